@@ -1,0 +1,69 @@
+/*
+ * config.h - the parameter registry and the loading of main.cf.
+ * There is exactly one table of parameters (params.c): name, type, default,
+ * limits, the var_ variable it fills and a doc line. Every program, "petrel conf",
+ * "petrel check", the did-you-mean hint and the main.cf(5) page read that table;
+ * nothing else parses a parameter value.
+ * Errors in main.cf are the administrator's: config_load() reports them as
+ * "FILE:LINE: message" and exits through msg_fatal. Library users that must not
+ * exit (petrel check) call config_check() instead.
+ */
+#ifndef PETREL_CONFIG_H
+#define PETREL_CONFIG_H
+
+#include <stddef.h>
+
+#include "strbuf.h"
+
+enum param_type {
+    PARAM_STR,                  /* string, $name expanded */
+    PARAM_RAW,                  /* string kept verbatim (expanded at use) */
+    PARAM_INT,                  /* integer (long long) within [min, max] */
+    PARAM_BOOL,                 /* yes / no */
+    PARAM_TIME,                 /* duration with s/m/h/d/w suffix; stored in seconds */
+};
+
+struct param_def {
+    const char *name;           /* "*_suffix" matches SERVICE_suffix for a master.cf service */
+    enum param_type type;
+    const char *defval;         /* NULL: computed (see params.c) */
+    long long min, max;         /* INT and TIME bounds; 0,0 means none */
+    void *var;                  /* char **, long long *, int *; NULL for pattern entries */
+    const char *doc;            /* one line for main.cf(5) and "petrel conf -h" */
+};
+
+/* The registry, terminated by an entry with name == NULL. */
+extern const struct param_def param_table[];
+
+/* Chooses the configuration directory: -c, else $PETREL_CONFIG_DIR, else the built-in. */
+void config_set_dir(const char *dir);
+const char *config_dir(void);
+
+/* Adds a "-o name=value" override; applied on top of main.cf by config_load. */
+void config_add_override(const char *name, const char *value);
+
+/* Reads main.cf (a missing file means all defaults) and fills every var_ variable. */
+void config_load(void);
+
+/* Validates main.cf (and master.cf) without exiting: appends one "FILE:LINE: message"
+ * line per problem to report and returns the number of errors. */
+int config_check(struct strbuf *report);
+
+/* The effective (expanded) value of any parameter, known or user-defined; NULL if unset. */
+const char *config_lookup(const char *name);
+/* A per-service parameter such as "smtp_destination_concurrency_limit", falling back
+ * to the pattern's default ("$default_destination_concurrency_limit"). */
+const char *config_lookup_service(const char *service, const char *suffix);
+long long config_lookup_service_int(const char *service, const char *suffix);
+
+/* Finds a registry entry by exact name (patterns excluded); NULL if none. */
+const struct param_def *param_find(const char *name);
+/* The closest registry name for a did-you-mean hint; NULL if nothing is close. */
+const char *param_suggest(const char *name);
+
+/* Parses a duration ("30s", "5m", "2d"); unit is used when no suffix is given. */
+int config_parse_time(const char *value, int unit, long long *seconds);
+/* Parses yes/no/true/false/1/0. */
+int config_parse_bool(const char *value, int *res);
+
+#endif
