@@ -155,10 +155,9 @@ static int json_add(char *buf, size_t size, int len, const char *key, const char
     return len;
 }
 
-static int qid_char(int c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
+/* Queue IDs use this alphabet (see qid.h): no vowels, so no word passes as one. */
+#define MSG_QID_CHARS "0123456789BCDFGHJKLMNPQRSTVWXYZbcdfghjklmnpqrstvwxyz"
+#define MSG_QID_MIN_LEN 11
 
 /* Length of a "key=" at text, or 0. Keys are lowercase words as in Postfix logs. */
 static size_t json_key_len(const char *text)
@@ -219,9 +218,8 @@ int msg_format_json(char *buf, size_t size, const char *timestamp, const char *h
                    strlen(msg_level_name[level]));
 
     /* "QUEUEID: rest" or "NOQUEUE: rest" names the message the line is about. */
-    for (n = 0; qid_char(p[n]); n++)
-        /* void */ ;
-    if (n >= 10 && p[n] == ':' && p[n + 1] == ' ') {
+    n = strspn(p, MSG_QID_CHARS);
+    if (n >= MSG_QID_MIN_LEN && p[n] == ':' && p[n + 1] == ' ') {
         len = json_add(buf, size, len, "queue_id", p, n);
         p += n + 2;
     } else if (strncmp(p, "NOQUEUE: ", 9) == 0) {
