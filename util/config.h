@@ -27,7 +27,7 @@ struct param_def {
     const char *name;           /* "*_suffix" matches SERVICE_suffix for a master.cf service */
     enum param_type type;
     const char *defval;         /* NULL: computed (see params.c) */
-    long long min, max;         /* INT and TIME bounds; 0,0 means none */
+    long long min, max;         /* INT and TIME bounds; max 0 means no upper bound */
     void *var;                  /* char **, long long *, int *; NULL for pattern entries */
     const char *doc;            /* one line for main.cf(5) and "petrel conf -h" */
 };
@@ -46,7 +46,9 @@ void config_add_override(const char *name, const char *value);
 void config_load(void);
 
 /* Validates main.cf (and master.cf) without exiting: appends one "FILE:LINE: message"
- * line per problem to report and returns the number of errors. */
+ * line per problem to report and returns the number of errors. Warnings (undefined
+ * $name, a setting repeated) are lines "FILE:LINE: warning: message", not counted.
+ * Then runs every check registered with config_add_check(). */
 int config_check(struct strbuf *report);
 
 /* The effective (expanded) value of any parameter, known or user-defined; NULL if unset. */
@@ -56,14 +58,47 @@ const char *config_lookup(const char *name);
 const char *config_lookup_service(const char *service, const char *suffix);
 long long config_lookup_service_int(const char *service, const char *suffix);
 
+/* Like config_load() but never exits: appends "FILE:LINE: message" lines to report
+ * and returns the number of errors; the var_ variables keep defaults where a value
+ * was bad. For "petrel conf", which must work on a broken main.cf. */
+int config_try_load(struct strbuf *report);
+
+/* The main.cf or -o value of name before $name expansion, else its default
+ * (computed ones included); NULL for unknown names. Valid until the next load. */
+const char *config_lookup_raw(const char *name);
+/* 1 when name is set in main.cf or by -o. */
+int config_is_set(const char *name);
+
+/* Expands $name, ${name}, $(name), ${name?text}, ${name:text} and $$ in text using
+ * the loaded configuration. Returns 0, or -1 with a reason in err (loops, depth,
+ * length). Undefined names expand to nothing. */
+int config_expand(const char *text, struct strbuf *out, struct strbuf *err);
+
+/* Checks a value (already expanded) against a parameter's type and limits; for
+ * INT, TIME and BOOL stores the number in *num (may be NULL). Returns 0, or -1
+ * with a one-line reason ("bad numerical value ...") in why. */
+int config_check_value(const struct param_def *p, const char *value, long long *num,
+                       struct strbuf *why);
+
+/* 1 when name may appear in main.cf: a registry name, SERVICE_suffix for a
+ * master.cf service and a pattern entry, or a name that another value uses as $name. */
+int config_name_allowed(const char *name);
+/* The pattern entry ("*_suffix") that name is an instance of, or NULL. */
+const struct param_def *param_find_pattern(const char *name);
+
+/* Registers an extra check for "petrel check" (lookup tables, directories, certificates).
+ * fn appends "FILE:LINE: message" lines and returns how many were errors. */
+void config_add_check(int (*fn)(struct strbuf *report));
+
 /* Finds a registry entry by exact name (patterns excluded); NULL if none. */
 const struct param_def *param_find(const char *name);
 /* The closest registry name for a did-you-mean hint; NULL if nothing is close. */
 const char *param_suggest(const char *name);
 
-/* Parses a duration ("30s", "5m", "2d"); unit is used when no suffix is given. */
+/* Parses a duration ("30s", "5m", "2d"); unit ('s', 'm', 'h', 'd' or 'w') is used
+ * when no suffix is given. Returns 0, or -1 for bad syntax or overflow. */
 int config_parse_time(const char *value, int unit, long long *seconds);
-/* Parses yes/no/true/false/1/0. */
+/* Parses yes/no/true/false/1/0 (any case). Returns 0, or -1. */
 int config_parse_bool(const char *value, int *res);
 
 #endif

@@ -41,7 +41,13 @@ struct mastercf {
     size_t count;
 };
 
-/* Parses path; returns 0, or -1 with one line per error appended to err. */
+#define MASTERCF_MAX_SIZE     (1024 * 1024)     /* bytes in one master.cf */
+#define MASTERCF_MAX_SERVICES 1000
+#define MASTERCF_MAX_ARGS     256               /* arguments of one service */
+
+/* Parses path; returns 0, or -1 with one line per error appended to err (err may
+ * be NULL). cf is overwritten: the services that parsed cleanly are kept even on
+ * error, and the caller always calls mastercf_free(). */
 int mastercf_parse(const char *path, struct mastercf *cf, struct strbuf *err);
 /* Parses text already in memory (for tests and fuzzing); name is used in messages. */
 int mastercf_parse_text(const char *name, const char *text, size_t len,
