@@ -246,6 +246,13 @@ struct stream *stream_fdopen(int fd, int flags)
     return s;
 }
 
+/* Timeouts and errors are final; EOF still lets buffered input be read. */
+static int stream_read_failed(const struct stream *s)
+{
+    return s->status[STREAM_DIR_READ] == STREAM_TIMEOUT
+        || s->status[STREAM_DIR_READ] == STREAM_ERROR;
+}
+
 /* Puts back the byte hidden under the NUL of the last STREAM_EOL_LIMIT piece. */
 static void stream_restore(struct stream *s)
 {
@@ -446,6 +453,8 @@ ssize_t stream_read_line(struct stream *s, const char **linep, size_t limit,
     if (limit == 0 || limit > STREAM_LINE_MAX)
         msg_panic("stream_read_line: bad limit %zu", limit);
     stream_restore(s);
+    if (stream_read_failed(s))
+        return stream_fail(s, STREAM_DIR_READ);
     for (;;) {
         p = s->rbuf + s->rpos;
         avail = s->rend - s->rpos;
@@ -477,6 +486,8 @@ ssize_t stream_read(struct stream *s, void *buf, size_t len)
     ssize_t n;
 
     stream_restore(s);
+    if (stream_read_failed(s))
+        return stream_fail(s, STREAM_DIR_READ);
     if (len == 0)
         return 0;
     if (s->rpos == s->rend && (n = stream_fill(s, 1)) <= 0)

@@ -36,9 +36,11 @@
  *	  STREAM_EOF      the peer closed (read side only);
  *	  STREAM_TIMEOUT  the timeout or the deadline expired while waiting;
  *	  STREAM_ERROR    the I/O layer failed; stream_errno() has the reason.
- *	Once a direction has failed, every further operation in that direction
- *	returns -1 at once without touching the descriptor. stream_wait() (for
- *	layer handshakes) marks both directions when it times out.
+ *	Once a direction has timed out or failed, every further operation in
+ *	that direction returns -1 at once without touching the descriptor, even
+ *	if input is still buffered. After EOF, buffered input can still be read.
+ *	stream_wait() (for layer handshakes) marks both directions when it
+ *	times out.
  *
  * LINES
  *	stream_read_line() returns one line without its terminator and REPORTS
@@ -50,8 +52,9 @@
  *	  STREAM_EOL_NONE   the input ended (EOF, timeout or error; see
  *	                    stream_status) in the middle of a line: the piece is
  *	                    the last data there is.
- *	A CR is a terminator of its own unless the very next byte is LF; a CRLF
- *	pair is never split between two pieces. Returned pieces never contain CR
+ *	A CR is a terminator of its own unless the very next byte is LF (a CR
+ *	that is the last byte before EOF or a timeout counts as STREAM_EOL_CR);
+ *	a CRLF pair is never split between two pieces. Returned pieces never contain CR
  *	or LF. Concatenating pieces and the terminators they report gives back
  *	the input byte for byte. The returned pointer points into the read
  *	buffer (no copy, no allocation per line) and is valid only until the

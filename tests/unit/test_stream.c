@@ -300,7 +300,7 @@ static void test_read_timeout_silent_peer(void **state)
     assert_int_equal(stream_status(s, STREAM_DIR_READ), STREAM_TIMEOUT);
     assert_string_equal(stream_strerror(s, STREAM_DIR_READ), "timeout");
 
-    /* Sticky: later reads fail at once, even when data has arrived. */
+    /* Sticky: later reads fail at once, even when data has arrived or is buffered. */
     assert_int_equal(write(sv[1], "more\r\n", 6), 6);
     t0 = now_ms();
     assert_int_equal(stream_read_line(s, &line, 100, &eol), -1);
@@ -321,15 +321,22 @@ static void test_read_timeout_silent_peer(void **state)
 static void test_wait_timeout_marks_both(void **state)
 {
     struct stream *s;
+    const char *line;
+    enum stream_eol eol;
     int sv[2];
 
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
     s = stream_fdopen(sv[0], 0);
     stream_set_timeout(s, 100);
+    assert_int_equal(write(sv[1], "l1\r\nl2\r\n", 8), 8);
+    assert_int_equal(stream_read_line(s, &line, 100, &eol), 2);
+    assert_int_equal(stream_pending(s), 4);
     assert_int_equal(stream_wait(s, POLLIN), -1);
     assert_int_equal(stream_status(s, STREAM_DIR_READ), STREAM_TIMEOUT);
     assert_int_equal(stream_status(s, STREAM_DIR_WRITE), STREAM_TIMEOUT);
     assert_int_equal(stream_puts(s, "x"), -1);
+    /* The buffered "l2" is not handed out after the timeout. */
+    assert_int_equal(stream_read_line(s, &line, 100, &eol), -1);
     stream_close(&s);
     close(sv[1]);
 }
