@@ -298,8 +298,9 @@ static int config_time_unit(const struct param_def *p)
     return strchr("smhdw", c) && c ? c : 's';
 }
 
-int config_check_value(const struct param_def *p, const char *value, long long *num,
-                       struct strbuf *why)
+/* Type check with the name the administrator wrote (a pattern's instance name). */
+static int config_check_named(const struct param_def *p, const char *name, const char *value,
+                              long long *num, struct strbuf *why)
 {
     long long n = 0;
     int b;
@@ -312,38 +313,44 @@ int config_check_value(const struct param_def *p, const char *value, long long *
     case PARAM_BOOL:
         if (config_parse_bool(value, &b) < 0) {
             strbuf_printf(why, "bad boolean value \"%.100s\" for parameter %s; use yes or no",
-                          value, p->name);
+                          value, name);
             return -1;
         }
         n = b;
         break;
     case PARAM_INT:
         if (config_parse_number(value, &n, &end) < 0 || *end != '\0') {
-            strbuf_printf(why, "bad numerical value \"%.100s\" for parameter %s", value, p->name);
+            strbuf_printf(why, "bad numerical value \"%.100s\" for parameter %s", value, name);
             return -1;
         }
         break;
     case PARAM_TIME:
         if (config_parse_time(value, config_time_unit(p), &n) < 0) {
             strbuf_printf(why, "bad time value \"%.100s\" for parameter %s; use a number with"
-                          " an optional s, m, h, d or w suffix", value, p->name);
+                          " an optional s, m, h, d or w suffix", value, name);
             return -1;
         }
         break;
     }
     if (n < p->min) {
         strbuf_printf(why, "value \"%.100s\" for parameter %s is below the minimum %lld%s",
-                      value, p->name, p->min, p->type == PARAM_TIME ? "s" : "");
+                      value, name, p->min, p->type == PARAM_TIME ? "s" : "");
         return -1;
     }
     if (p->max != 0 && n > p->max) {
         strbuf_printf(why, "value \"%.100s\" for parameter %s is above the maximum %lld%s",
-                      value, p->name, p->max, p->type == PARAM_TIME ? "s" : "");
+                      value, name, p->max, p->type == PARAM_TIME ? "s" : "");
         return -1;
     }
     if (num)
         *num = n;
     return 0;
+}
+
+int config_check_value(const struct param_def *p, const char *value, long long *num,
+                       struct strbuf *why)
+{
+    return config_check_named(p, p->name, value, num, why);
 }
 
 /* ---------- raw values ---------- */
@@ -786,7 +793,7 @@ static char *config_eval_value(struct config_diag *d, const struct param_def *p,
         config_report(d, 0, where.data, "parameter %s: undefined %s expands to nothing",
                       name, undef.data);
     strbuf_reset(&err);
-    if (ok && p && config_check_value(p, out.data, num, &err) < 0 && (set || d->errors == 0))
+    if (ok && p && config_check_named(p, name, out.data, num, &err) < 0 && (set || d->errors == 0))
         config_report(d, 1, where.data, "%s", err.data);
     value = strbuf_steal(&out);
     strbuf_release(&out);
@@ -962,7 +969,7 @@ static void config_check_override(struct config_diag *d, const struct master_ser
         strbuf_init(&out, 64, CONFIG_EXPAND_MAX);
         strbuf_init(&err, 64, 4096);
         if (config_expand_param(o->name, o->value, &out, &err, NULL) < 0
-            || config_check_value(p, out.data, NULL, &err) < 0)
+            || config_check_named(p, o->name, out.data, NULL, &err) < 0)
             config_report(d, 1, where.data, "service %s: -o %s", sv->name, err.data);
         strbuf_release(&out);
         strbuf_release(&err);
@@ -1068,7 +1075,7 @@ long long config_lookup_service_int(const char *service, const char *suffix)
     if (value == NULL || p == NULL)
         msg_panic("config_lookup_service_int: no parameter %s", name);
     strbuf_init(&why, 64, 4096);
-    if (config_check_value(p, value, &num, &why) < 0)
+    if (config_check_named(p, name, value, &num, &why) < 0)
         msg_fatal("%s: %s", config_main_path, why.data);
     strbuf_release(&why);
     free(name);
