@@ -160,10 +160,13 @@ struct dict *dict_open(const char *spec, int flags, struct strbuf *err)
 static char *dict_cache_key(const char *spec, int flags)
 {
     struct strbuf key;
+    char *result;
 
     strbuf_init(&key, strlen(spec) + 16, STRBUF_UNLIMITED);
     strbuf_printf(&key, "%x:%s", (unsigned) flags, spec);
-    return strbuf_steal(&key);
+    result = strbuf_steal(&key);
+    strbuf_release(&key);       /* steal leaves a fresh empty buffer behind */
+    return result;
 }
 
 struct dict *dict_open_shared(const char *spec, int flags, struct strbuf *err)

@@ -4,6 +4,10 @@
  * x toggles extended syntax (on by default; off gives basic regular
  * expressions), m toggles multi-line mode (REG_NEWLINE). The rule-file format
  * and its failure modes are dict_pattern.c's.
+ * glibc's regcomp copies the operand of "+" and "{n,m}" once per repetition,
+ * so nested repetitions grow exponentially ("((a{99}){99}){99}" or thirty
+ * stacked "+" exhaust memory). Patterns whose estimated size exceeds
+ * DICT_REGEXP_MAX_NODES are refused at open, before regcomp sees them.
  */
 #include <regex.h>
 #include <stdlib.h>
@@ -18,6 +22,104 @@
 #define DICT_REGEXP_FLAG_X  (1u << 1)
 #define DICT_REGEXP_FLAG_M  (1u << 2)
 
+#define DICT_REGEXP_MAX_NODES   100000.0
+
+/* Skips a bracket expression starting at p ("["); returns the character after it. */
+static const char *dict_regexp_skip_bracket(const char *p)
+{
+    p++;
+    if (*p == '^')
+        p++;
+    if (*p == ']')
+        p++;
+    while (*p && *p != ']') {
+        if (*p == '[' && (p[1] == ':' || p[1] == '=' || p[1] == '.')) {
+            char close = p[1];
+
+            for (p += 2; *p && !(*p == close && p[1] == ']'); p++)
+                 /* void */ ;
+            if (*p)
+                p += 2;
+        } else {
+            p++;
+        }
+    }
+    return *p ? p + 1 : p;
+}
+
+/* Multiplies size by the repetition operators at *pp (several may follow). */
+static double dict_regexp_repeat(const char **pp, double size, int ere)
+{
+    const char *p = *pp;
+    unsigned long lo, hi;
+    char *end;
+
+    for (;;) {
+        if (*p == '*' || (ere && *p == '?')) {
+            p++;
+        } else if (ere && *p == '+') {
+            size *= 2;
+            p++;
+        } else if ((ere && *p == '{') || (!ere && p[0] == '\\' && p[1] == '{')) {
+            p += ere ? 1 : 2;
+            lo = strtoul(p, &end, 10);
+            hi = lo;
+            if (*end == ',') {
+                hi = strtoul(end + 1, &end, 10);
+                if (hi < lo)
+                    hi = lo + 1;
+            }
+            size *= (double) (hi > 0 ? hi : 1) + 1;
+            while (*p && *p != '}')
+                p++;
+            if (*p)
+                p++;
+        } else {
+            break;
+        }
+    }
+    *pp = p;
+    return size;
+}
+
+/* An upper estimate of the nodes regcomp builds; groups nest via a stack. */
+static double dict_regexp_size(const char *p, int ere)
+{
+    double stack[64], sum = 0, atom;
+    size_t depth = 0;
+
+    while (*p) {
+        int open = ere ? *p == '(' : (p[0] == '\\' && p[1] == '(');
+        int close = ere ? *p == ')' : (p[0] == '\\' && p[1] == ')');
+
+        if (open) {
+            if (depth >= sizeof(stack) / sizeof(stack[0]))
+                return DICT_REGEXP_MAX_NODES + 1;
+            stack[depth++] = sum;
+            sum = 0;
+            p += ere ? 1 : 2;
+            continue;
+        }
+        if (close && depth > 0) {
+            p += ere ? 1 : 2;
+            atom = sum + 1;
+            sum = stack[--depth];
+        } else if (*p == '[') {
+            p = dict_regexp_skip_bracket(p);
+            atom = 1;
+        } else {
+            p += (*p == '\\' && p[1]) ? 2 : 1;
+            atom = 1;
+        }
+        sum += dict_regexp_repeat(&p, atom, ere);
+        if (sum > DICT_REGEXP_MAX_NODES)
+            return sum;
+    }
+    while (depth > 0)
+        sum += stack[--depth];
+    return sum;
+}
+
 static void *dict_regexp_compile(const char *pattern, unsigned flags, size_t *ngroups,
                                  struct strbuf *why)
 {
@@ -31,6 +133,13 @@ static void *dict_regexp_compile(const char *pattern, unsigned flags, size_t *ng
         cflags |= REG_EXTENDED;
     if (flags & DICT_REGEXP_FLAG_M)
         cflags |= REG_NEWLINE;
+    if (dict_regexp_size(pattern, (cflags & REG_EXTENDED) != 0) > DICT_REGEXP_MAX_NODES) {
+        strbuf_printf(why, "regular expression \"%s\" too complex: nested or stacked "
+                      "repetitions expand beyond %.0f elements", pattern,
+                      DICT_REGEXP_MAX_NODES);
+        free(re);
+        return NULL;
+    }
     if ((status = regcomp(re, pattern, cflags)) != 0) {
         regerror(status, re, buf, sizeof(buf));
         strbuf_printf(why, "bad regular expression \"%s\": %s", pattern, buf);

@@ -256,6 +256,35 @@ static void test_result_limit(void **state)
     strbuf_release(&key);
 }
 
+static void test_regexp_complexity(void **state)
+{
+    static const struct {
+        const char *rule;
+        int ok;
+    } cases[] = {
+        {"/(a{99}){99}/ x\n", 1},
+        {"/^[[:alpha:]]+(-[a-z]{1,63})*$/ x\n", 1},
+        {"/((a{99}){99}){99}/ x\n", 0},
+        {"/e+++++++++++++++++++++++++++++++/ x\n", 0},
+        {"/\\(a\\{99\\}\\)\\{99\\}\\{99\\}/x x\n", 0},
+    };
+    struct strbuf err;
+    struct dict *d;
+    size_t i;
+
+    strbuf_init(&err, 0, STRBUF_UNLIMITED);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        strbuf_reset(&err);
+        d = dict_regexp_open_buf("r", cases[i].rule, strlen(cases[i].rule), 0, &err);
+        if ((d != NULL) != cases[i].ok)
+            fail_msg("%s: got %s", cases[i].rule, d ? "accepted" : err.data);
+        if (d == NULL)
+            assert_non_null(strstr(err.data, "too complex"));
+        dict_close(&d);
+    }
+    strbuf_release(&err);
+}
+
 static void test_files(void **state)
 {
     struct strbuf err;
@@ -283,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_engine_flags),
         cmocka_unit_test(test_pcre_match_limit),
         cmocka_unit_test(test_result_limit),
+        cmocka_unit_test(test_regexp_complexity),
         cmocka_unit_test(test_files),
     };
 

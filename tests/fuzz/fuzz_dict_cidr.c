@@ -1,0 +1,16 @@
+/*
+ * fuzz_dict_cidr.c - the cidr: rule-file parser (logical lines, networks,
+ * prefixes, host bits), then lookups of keys taken from the input.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dict.h"
+#include "fuzz_dict.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_dict_run(dict_cidr_open_buf, data, size, 0);
+    return 0;
+}
