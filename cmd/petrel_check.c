@@ -31,6 +31,7 @@ int petrel_check_main(int argc, char **argv)
         return EX_USAGE;
     }
     strbuf_init(&report, 1024, 16 * 1024 * 1024);
+    config_checks_register();
     errors = config_check(&report);
     for (line = report.data; *line; line = nl + 1) {
         if ((nl = strchr(line, '\n')) == NULL)

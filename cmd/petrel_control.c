@@ -48,6 +48,7 @@ static int control_check(void)
     int errors;
 
     strbuf_init(&report, 256, 1 << 20);
+    config_checks_register();
     errors = config_check(&report);
     if (report.len)
         fprintf(stderr, "%s%s", report.data, report.data[report.len - 1] == '\n' ? "" : "\n");

@@ -26,6 +26,7 @@ static int master_reload_check(struct mastercf *cf)
     int errors;
 
     strbuf_init(&report, 256, 65536);
+    config_checks_register();
     errors = config_check(&report);
     if (errors == 0) {
         path = xmalloc(strlen(config_dir()) + sizeof("/master.cf"));

@@ -636,7 +636,7 @@ static void config_report(struct config_diag *d, int is_error, const char *where
 }
 
 /* Where a value comes from: "-o name", "FILE:LINE", or just the file for a default. */
-static void config_where(const char *name, struct strbuf *where)
+void config_location(const char *name, struct strbuf *where)
 {
     const struct maincf_entry *e;
 
@@ -778,7 +778,7 @@ static char *config_eval_value(struct config_diag *d, const struct param_def *p,
     strbuf_init(&err, 64, 4096);
     strbuf_init(&undef, 64, 4096);
     strbuf_init(&where, 64, 4096);
-    config_where(name, &where);
+    config_location(name, &where);
     if (raw == NULL)
         raw = "";
     if (p && p->type == PARAM_RAW) {
@@ -842,7 +842,7 @@ static void config_eval_extra(struct config_diag *d, const char *name)
         return;
     if (!config_name_allowed(name)) {
         strbuf_init(&where, 64, 4096);
-        config_where(name, &where);
+        config_location(name, &where);
         config_unknown(d, where.data, name);
         strbuf_release(&where);
         return;

@@ -90,6 +90,14 @@ const struct param_def *param_find_pattern(const char *name);
  * fn appends "FILE:LINE: message" lines and returns how many were errors. */
 void config_add_check(int (*fn)(struct strbuf *report));
 
+/* Where a parameter's value comes from, for messages: "-o NAME", "FILE:LINE", or
+ * the main.cf path when the built-in default is in force. */
+void config_location(const char *name, struct strbuf *where);
+
+/* Registers the checks of tables, certificates and directories that "petrel check"
+ * and "petrel start" run in addition to the syntax checks (config_checks.c). */
+void config_checks_register(void);
+
 /* Finds a registry entry by exact name (patterns excluded); NULL if none. */
 const struct param_def *param_find(const char *name);
 /* The closest registry name for a did-you-mean hint; NULL if nothing is close. */

@@ -1,0 +1,109 @@
+"""test_check_deep.py - "petrel check" beyond syntax: tables open, certificates load
+and match their keys, and queue directories have the right owners.
+
+Each problem must name the main.cf line that set the parameter; unbuilt Berkeley DB
+tables are warnings (mail still flows once they are built), not errors.
+"""
+import os
+import pwd
+import subprocess
+
+import pytest
+
+from test_conf import PETREL, confdir, petrel  # noqa: F401  (confdir is a fixture)
+
+
+def write_main(confdir, text):
+    (confdir / "main.cf").write_text(text)
+
+
+def test_unknown_table_type_names_line_and_types(confdir):
+    write_main(confdir, "# x\n\nvirtual_alias_maps = hash:%s/a, nosuch:/x\n" % confdir)
+    (confdir / "a").write_text("a b\n")
+    subprocess.run([PETREL, "-c", str(confdir), "map", "build", "hash:%s/a" % confdir],
+                   check=True, timeout=30)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1
+    assert "main.cf:3: parameter virtual_alias_maps: unsupported dictionary type \"nosuch\"" \
+        in r.stderr
+    assert "regexp" in r.stderr and "hash" in r.stderr
+
+
+def test_bad_regexp_table_reports_table_file_line(confdir):
+    (confdir / "checks").write_text("/ok/ REJECT\n/unclosed( REJECT\n")
+    write_main(confdir, "header_checks = regexp:%s/checks\n" % confdir)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1
+    assert "main.cf:1: parameter header_checks: cannot open table regexp:" in r.stderr
+    assert "checks:2" in r.stderr
+
+
+def test_unbuilt_hash_table_is_a_warning(confdir):
+    (confdir / "aliases").write_text("root: admin\n")
+    write_main(confdir, "alias_maps = hash:%s/aliases\n" % confdir)
+    r = petrel(confdir, "check")
+    assert r.returncode == 0, r.stderr
+    assert "main.cf:1: warning: parameter alias_maps: table hash:" in r.stderr
+    assert "not built yet" in r.stderr
+
+
+def test_policy_service_endpoint_is_not_a_table(confdir):
+    write_main(confdir, "smtpd_recipient_restrictions = permit_mynetworks,\n"
+                        "  check_policy_service inet:127.0.0.1:10023, reject_unauth_destination\n")
+    r = petrel(confdir, "check")
+    assert r.returncode == 0, r.stderr
+
+
+def make_cert(directory, name):
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=%s" % name, "-keyout", str(directory / (name + ".key")),
+                    "-out", str(directory / (name + ".crt"))],
+                   check=True, capture_output=True, timeout=60)
+
+
+def test_certificates_load_and_match(confdir):
+    make_cert(confdir, "one")
+    make_cert(confdir, "two")
+    write_main(confdir, "smtpd_tls_cert_file = %s/one.crt\nsmtpd_tls_key_file = %s/one.key\n"
+               % (confdir, confdir))
+    assert petrel(confdir, "check").returncode == 0
+
+    write_main(confdir, "smtpd_tls_cert_file = %s/one.crt\nsmtpd_tls_key_file = %s/two.key\n"
+               % (confdir, confdir))
+    r = petrel(confdir, "check")
+    assert r.returncode == 1
+    assert "main.cf:2: parameter smtpd_tls_key_file: private key" in r.stderr
+    assert "does not match" in r.stderr
+
+    write_main(confdir, "smtpd_tls_cert_file = %s/one.key\n" % confdir)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1
+    assert "main.cf:1: parameter smtpd_tls_cert_file:" in r.stderr
+    assert "no usable PEM certificate" in r.stderr
+
+    write_main(confdir, "smtp_tls_CAfile = %s/missing.pem\n" % confdir)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1
+    assert "main.cf:1: parameter smtp_tls_CAfile: cannot open" in r.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="directory ownership is checked only as root")
+def test_queue_directory_owner_is_checked(confdir, tmp_path):
+    from petrel_instance import ensure_mail_users
+    ensure_mail_users()
+    queue = tmp_path / "queue"
+    (queue / "incoming").mkdir(parents=True)
+    (queue / "active").mkdir()
+    owner = pwd.getpwnam("petrel")
+    os.chown(queue / "active", owner.pw_uid, owner.pw_gid)
+    write_main(confdir, "queue_directory = %s\n" % queue)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1
+    assert "parameter queue_directory: %s/incoming: owned by uid 0, expected petrel" % queue \
+        in r.stderr
+    assert "/active" not in r.stderr
+
+    write_main(confdir, "queue_directory = %s\nmail_owner = nosuchuser\n" % queue)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1
+    assert "main.cf:2: parameter mail_owner: user \"nosuchuser\" does not exist" in r.stderr
