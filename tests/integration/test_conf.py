@@ -159,3 +159,20 @@ def test_man_page_lists_every_parameter(confdir):
     listed = set(re.findall(r"^\.B (\S+)$", page, re.M))
     missing = [n for n in names if n not in listed]
     assert not missing, missing
+
+    # The documented default of each parameter is the registry's.
+    documented = {}
+    for name, default in re.findall(r"^\.B (\S+)\n\([^)]*\) Default: \\fB(.*)\\fR$", page, re.M):
+        documented[name] = default.replace("\\e", "\\")
+    wrong = []
+    for line in r.stdout.splitlines():
+        name, _type, default = line.split("\t")[:3]
+        want = default if default else "(empty)"
+        got = documented.get(name, "")
+        if default == "(computed)":
+            ok = got.startswith("(computed")
+        else:
+            ok = got == want
+        if not ok:
+            wrong.append((name, want, got))
+    assert not wrong, wrong

@@ -270,3 +270,20 @@ def test_no_zombies_and_fds_not_leaked(echo):
                     out.append(entry)
         return out
     assert wait_for(lambda: zombies() == [], 5)
+
+
+def test_json_log_lines_parse(echo):
+    import json
+    echo.main_cf["maillog_format"] = "json"
+    echo.write_main_cf()
+    echo.start()
+    ask(echo.port, "hi")
+    pid = echo.master_pid()
+    echo.stop()
+    records = [json.loads(line) for line in echo.log().splitlines() if line.strip()]
+    started = [r for r in records if r["message"].startswith("daemon started")]
+    assert started and started[0]["program"] == "petrel/master"
+    assert started[0]["pid"] == str(pid) and started[0]["severity"] == "info"
+    assert any(r["message"] == "terminating on signal 15" for r in records)
+    for r in records:
+        assert set(("time", "host", "program", "pid", "severity", "message")) <= set(r)
