@@ -103,6 +103,7 @@ static int control_start(void)
         _exit(1);
     }
     close(errpipe[1]);
+    free(master);
     control_relay(errpipe[0], deadline);
     close(errpipe[0]);
     while (control_now_ms() < deadline) {
