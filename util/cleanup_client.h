@@ -1,0 +1,78 @@
+/*
+ * cleanup_client.h - handing a message to the cleanup service.
+ * smtpd and pickup keep one connection to cleanup (private/cleanup, or any
+ * path for tests) and send one message after another over it using the IPC
+ * encoding (docs/ipc.md, "cleanup"). cleanup_open creates the queue file and
+ * returns its queue ID at once, so the receiver can log it and put it in the
+ * Received: header; envelope and content then stream without waiting for
+ * replies; cleanup_finish waits for the verdict, which arrives only after the
+ * queue file is durable (fsynced) or removed.
+ * Never blocks without a timeout; a broken connection is an error the caller
+ * turns into a 4xx reply (the message is then not queued).
+ */
+#ifndef PETREL_CLEANUP_CLIENT_H
+#define PETREL_CLEANUP_CLIENT_H
+
+#include <stddef.h>
+
+#include "strbuf.h"
+
+/* Per-message flags for cleanup_open. */
+#define CLEANUP_FLAG_LOCAL_SUBMIT  (1 << 0)     /* sendmail/pickup: always_add_missing_headers
+                                                 * applies, From:/Date: added if missing */
+#define CLEANUP_FLAG_EXTRACT_RCPT  (1 << 1)     /* sendmail -t: recipients from To/Cc/Bcc */
+#define CLEANUP_FLAG_REMOVE_BCC    (1 << 2)     /* drop Bcc: headers (sendmail -t) */
+#define CLEANUP_FLAG_HOLD          (1 << 3)     /* put the message in hold/ (access HOLD) */
+#define CLEANUP_FLAG_DISCARD       (1 << 4)     /* accept, then discard (access DISCARD) */
+#define CLEANUP_FLAG_NO_ALIAS      (1 << 5)     /* skip virtual_alias_maps (postsuper -r) */
+#define CLEANUP_FLAG_8BITMIME      (1 << 6)     /* BODY=8BITMIME */
+#define CLEANUP_FLAG_SMTPUTF8      (1 << 7)
+#define CLEANUP_FLAG_BINARYMIME    (1 << 8)
+
+/* DSN NOTIFY bits (RFC 3461) for cleanup_recipient. */
+#define CLEANUP_NOTIFY_NEVER    (1 << 0)
+#define CLEANUP_NOTIFY_SUCCESS  (1 << 1)
+#define CLEANUP_NOTIFY_FAILURE  (1 << 2)
+#define CLEANUP_NOTIFY_DELAY    (1 << 3)
+
+enum cleanup_status {
+    CLEANUP_OK,                 /* queued (or held, or discarded as asked) */
+    CLEANUP_REJECT,             /* permanent: reply text starts with a 5xx code */
+    CLEANUP_DEFER,              /* temporary: reply text starts with a 4xx code */
+};
+
+struct cleanup_result {
+    enum cleanup_status status;
+    char reply[512];            /* e.g. "550 5.7.1 message content rejected" */
+    int held;                   /* header_checks/milter/flag HOLD put it in hold/ */
+    int discarded;              /* header_checks DISCARD or flag DISCARD */
+};
+
+struct cleanup_client;
+
+/* Connects to the service; endpoint NULL means "private/cleanup" relative to the
+ * current directory (daemons run in queue_directory). */
+struct cleanup_client *cleanup_connect(const char *endpoint, int timeout_ms,
+                                       struct strbuf *why);
+void cleanup_disconnect(struct cleanup_client **cp);
+
+/* Starts a message: cleanup creates the queue file and replies with its ID. */
+int cleanup_open(struct cleanup_client *c, int flags, struct strbuf *why);
+const char *cleanup_queue_id(const struct cleanup_client *c);
+
+/* Envelope, in any order before the content; attribute names as in
+ * docs/queue-file.md (client_name, client_address, client_port, helo_name,
+ * protocol, sasl_method, sasl_username, dsn_envid, dsn_ret, submit_uid, ...). */
+int cleanup_attr(struct cleanup_client *c, const char *name, const char *value);
+int cleanup_sender(struct cleanup_client *c, const char *sender);
+int cleanup_recipient(struct cleanup_client *c, const char *recipient, const char *orcpt,
+                      int notify);
+/* Content: the message as it will be stored (headers, empty line, body), lines
+ * ending in LF, already dot-unstuffed. Any split into calls is allowed. */
+int cleanup_write(struct cleanup_client *c, const void *data, size_t len);
+/* Ends the message and waits (up to the connect timeout x 10) for the verdict. */
+int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res);
+/* Abandons the message (RSET, client gone, rejected): the file is removed. */
+void cleanup_abort(struct cleanup_client *c);
+
+#endif
