@@ -14,8 +14,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from petrel_instance import PetrelInstance, ensure_mail_users  # noqa: E402
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def mail_users():
+    """Every test may check or start a configuration naming mail_owner, so the
+    users exist (as root) before the first test, whatever order tests run in."""
     ensure_mail_users()
 
 
