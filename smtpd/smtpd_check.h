@@ -71,4 +71,9 @@ int smtpd_check(struct smtpd_check_state *state, enum smtpd_check_stage stage,
 /* Whether a domain may be relayed to / accepted for: local, virtual, relay_domains. */
 int smtpd_check_is_our_domain(const char *domain);
 
+/* Whether the client address is in mynetworks (1), not (0), or a table failed (-1).
+ * smtpd uses it for smtpd_untrusted_strip_headers: mail from mynetworks or an
+ * authenticated client keeps its headers. */
+int smtpd_check_client_in_mynetworks(const char *client_addr);
+
 #endif
