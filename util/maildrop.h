@@ -31,6 +31,8 @@ struct maildrop;
  * handle whose writer fills the stream; NULL with why on failure. */
 struct maildrop *maildrop_open(const char *path, struct strbuf *why);
 struct qfile_writer *maildrop_writer(struct maildrop *md);
+/* QFILE_FLAG_* bits (8BITMIME, SMTPUTF8, BINARYMIME) for the stream's size record. */
+void maildrop_set_flags(struct maildrop *md, unsigned qfile_flags);
 
 /* Ends the stream, runs petrel-drop on it, and returns its exit status (0 = queued,
  * with the queue ID in queue_id), or a sysexits code with the reason in why. */
