@@ -519,6 +519,7 @@ struct qfile_reader {
     uint32_t rcpts, records;
     uint64_t content_left;      /* unread content bytes */
     uint64_t content_at;        /* file offset of the next content byte */
+    int io_error;               /* errno of a failed read; 0 for a malformed file */
     char reason[160];
 };
 
@@ -543,6 +544,15 @@ static int qfile_bad(struct qfile_reader *r, uint64_t off, const char *fmt, ...)
     va_end(ap);
     r->done = -1;
     errno = EINVAL;
+    return -1;
+}
+
+static int qfile_io_error(struct qfile_reader *r)
+{
+    r->io_error = errno;
+    snprintf(r->reason, sizeof(r->reason), "read error: %s", strerror(r->io_error));
+    r->done = -1;
+    errno = r->io_error;
     return -1;
 }
 
@@ -573,9 +583,7 @@ static int qfile_fill(struct qfile_reader *r, size_t n)
         } else if (got == 0) {
             return qfile_bad(r, r->buf_off + r->buf_len, "file truncated while reading");
         } else if (errno != EINTR || ++tries > QFILE_IO_RETRIES) {
-            snprintf(r->reason, sizeof(r->reason), "read: %s", strerror(errno));
-            r->done = -1;
-            return -1;
+            return qfile_io_error(r);
         }
     }
     return 0;
@@ -657,12 +665,14 @@ static struct qfile_reader *qfile_reader_start(int fd, int owned, const char *na
     r->buf = xmalloc(QFILE_RBUF_SIZE);
     strbuf_init(&r->rec, 256, QFILE_MAX_RECORD);
     if (qfile_read_preamble(r) < 0) {
+        err = r->io_error ? r->io_error : EINVAL;
         if (why) {
             strbuf_reset(why);
-            strbuf_printf(why, "%s: malformed queue file: %s", name, r->reason);
+            strbuf_printf(why, "%s: %s%s", name, r->io_error ? "" : "malformed queue file: ",
+                          r->reason);
         }
         qfile_close(&r);
-        errno = EINVAL;
+        errno = err;
         return 0;
     }
     return r;
@@ -876,11 +886,8 @@ ssize_t qfile_content_read(struct qfile_reader *r, void *buf, size_t len)
                 qfile_bad(r, r->content_at, "file truncated inside the content");
                 return -1;
             }
-            if (errno != EINTR || ++tries > QFILE_IO_RETRIES) {
-                snprintf(r->reason, sizeof(r->reason), "read: %s", strerror(errno));
-                r->done = -1;
-                return -1;
-            }
+            if (errno != EINTR || ++tries > QFILE_IO_RETRIES)
+                return qfile_io_error(r);
         }
         n = (size_t) got;
         r->buf_off += n;

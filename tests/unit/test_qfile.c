@@ -284,6 +284,48 @@ static void test_round_trip_sizes(void **state)
     strbuf_release(&path);
 }
 
+/* Content the caller does not read is skipped: the trailer still reads right. */
+static void test_content_skipped(void **state)
+{
+    static const size_t sizes[] = {10, 200000};
+    struct fixture *f = *state;
+    struct qfile_record rec;
+    struct strbuf path;
+    size_t i, k, n;
+    char buf[100];
+
+    strbuf_init(&path, 64, 4096);
+    for (i = 0; i < 2; i++) {
+        unsigned char *content = make_content(sizes[i]);
+        struct qfile_writer *w = create_message(f, content, sizes[i], 1, 0);
+        struct qfile_reader *r;
+
+        writer_path(w, 1, &path);
+        qfile_writer_free(&w);
+        for (k = 0; k < 2; k++) {
+            r = open_message(f, path.data);
+            for (n = 0; n < ENVELOPE_BEFORE; n++)
+                assert_int_equal(qfile_next(r, &rec), 1);
+            assert_int_equal(qfile_next(r, &rec), 1);
+            assert_int_equal(rec.type, QREC_CONTENT);
+            if (k == 1) {           /* read a little, leave the rest */
+                assert_int_equal(qfile_content_read(r, buf, sizeof(buf)), sizes[i] < 100
+                                 ? (ssize_t) sizes[i] : 100);
+                assert_memory_equal(buf, content, sizes[i] < 100 ? sizes[i] : 100);
+            }
+            for (n = ENVELOPE_BEFORE; n < ENVELOPE_COUNT; n++) {
+                assert_int_equal(qfile_next(r, &rec), 1);
+                assert_int_equal(rec.type, envelope[n].type);
+                assert_string_equal(rec.data, envelope[n].data);
+            }
+            assert_int_equal(qfile_next(r, &rec), 0);
+            qfile_close(&r);
+        }
+        free(content);
+    }
+    strbuf_release(&path);
+}
+
 static void test_bytes_on_disk(void **state)
 {
     struct fixture *f = *state;
@@ -793,6 +835,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_round_trip_sizes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_content_skipped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bytes_on_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_depth_zero_and_ids_differ, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mark_done_survives_reopen, setup, teardown),
