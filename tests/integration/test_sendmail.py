@@ -22,8 +22,10 @@ from petrel_instance import SETGID_GROUP, build_dir, wait_for
 
 RUNUSER = shutil.which("runuser", path="/usr/sbin:/usr/bin:/sbin:/bin") or "runuser"
 
+# wakeup 1: master's first wake-up comes one interval after start, and the
+# tests want a stopped-time submission collected at once.
 PICKUP_CLEANUP_CF = (
-    "pickup    unix  n       -       n       60      1       pickup\n"
+    "pickup    unix  n       -       n       1       1       pickup\n"
     "cleanup   unix  n       -       n       -       0       cleanup\n"
 )
 
