@@ -143,9 +143,14 @@ static char *sendmail_clean_addr(const char *in)
     end = start + strlen(start);
     while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
         end--;
-    if (end - start >= 2 && *start == '<' && end[-1] == '>') {
-        start++;
-        end--;
+    /* "Name <addr>" or "<addr>": the address is what the angle brackets hold. */
+    if (end - start >= 2 && end[-1] == '>') {
+        const char *lt = memrchr(start, '<', (size_t) (end - start));
+
+        if (lt != NULL) {
+            start = lt + 1;
+            end--;
+        }
     }
     out = xstrndup(start, (size_t) (end - start));
     if (!sendmail_text_ok(out, SENDMAIL_ADDR_MAX)) {

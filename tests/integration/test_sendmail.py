@@ -193,6 +193,19 @@ def test_lone_dot_ends_input_unless_i(inst):
                                b"Subject: dots\n\nbefore\n.\nafter\n"])
 
 
+def test_long_lines_and_crlf_at_every_split(inst):
+    head = b"Subject: long\r\n\r\n"
+    long_line = b"a" * (131071 - len(head))
+    msg = head + long_line + b"\r\n" + b"b" * 70000 + b"\rx\r\nend\r\n.\r\nnot this\r\n"
+    r = sendmail(inst, ["Bob Example <bob@example.test>"], msg)
+    assert r.returncode == 0, r.stderr
+    (path,) = maildrop(inst)
+    q = parse_qfile(path)
+    assert q["rcpts"] == ["bob@example.test"]
+    assert q["content"] == (b"Subject: long\n\n" + long_line + b"\n" + b"b" * 70000
+                            + b"\rx\nend\n")
+
+
 def test_stream_envelope_options(inst):
     r = sendmail(inst, ["-F", "Alice Example", "-f", "<alice@example.test>", "-N",
                         "success,failure", "-R", "hdrs", "-V", "env-42", "-B", "8BITMIME",
