@@ -43,11 +43,13 @@
  *	start (exit 1: master throttles the service).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -106,6 +108,25 @@ static void smtpd_post_init(const struct server_ctx *ctx)
     smtpd_check_init();
 }
 
+/*
+ * Closes gracefully: a client that still had commands in flight (an early
+ * talker, a pipelining violation) would otherwise get a TCP reset that can
+ * destroy our last reply before it reads it. Bounded: 64 reads, 200 ms each.
+ */
+static void smtpd_linger(int fd)
+{
+    char buf[4096];
+    int i;
+
+    (void) shutdown(fd, SHUT_WR);
+    for (i = 0; i < 64; i++) {
+        struct pollfd p = {fd, POLLIN, 0};
+
+        if (poll(&p, 1, 200) <= 0 || recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+            break;
+    }
+}
+
 static void smtpd_service(int fd, const struct server_ctx *ctx)
 {
     struct smtpd_session s;
@@ -118,6 +139,7 @@ static void smtpd_service(int fd, const struct server_ctx *ctx)
     smtpd_session_run(&s);
     smtpd_session_free(&s);
     (void) stream_close(&client);
+    smtpd_linger(fd);
 }
 
 /* --- stand-alone mode ------------------------------------------------------ */

@@ -70,6 +70,10 @@ static int smtpd_sink_envelope(struct smtpd_session *s,
     if (s->helo_name)
         bad |= put(ctx, "helo_name", s->helo_name);
     bad |= put(ctx, "protocol", s->protocol);
+    bad |= put(ctx, "rewrite_context", s->standalone ? "local" : "remote");
+    if (s->mail.body != SMTP_BODY_NONE)
+        bad |= put(ctx, "encoding", s->mail.body == SMTP_BODY_7BIT ? "7bit"
+                   : s->mail.body == SMTP_BODY_8BITMIME ? "8bit" : "binary");
     if (s->mail.have_envid)
         bad |= put(ctx, "dsn_envid", s->mail.envid.data);
     if (s->mail.ret != SMTP_RET_NONE)

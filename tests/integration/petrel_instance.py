@@ -166,6 +166,22 @@ class PetrelInstance:
     def reload(self):
         return self.petrel("reload")
 
+    def start_smtpd(self, main=None, smtpd_opts="", extra_master=""):
+        """Starts the instance with smtpd on a free 127.0.0.1 port and the cleanup
+        service; returns the port (also kept as self.smtp_port).
+        main: extra main.cf parameters; smtpd_opts: text after "smtpd" on its
+        master.cf line (e.g. "-o smtpd_timeout=2s"); extra_master: more lines."""
+        port = free_port()
+        text = "127.0.0.1:%d inet n - n - - smtpd %s\n" % (port, smtpd_opts)
+        text += "cleanup unix n - n - 0 cleanup\n" + extra_master
+        self.write_master_cf(text)
+        if main:
+            self.main_cf.update(main)
+        self.write_main_cf()
+        self.start()
+        self.smtp_port = port
+        return port
+
     def master_pid(self):
         """The pid in master.pid if that process is alive, else None."""
         try:
