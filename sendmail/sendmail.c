@@ -564,7 +564,7 @@ int main(int argc, char **argv)
     const char *slash = strrchr(argv[0], '/'), *name = slash ? slash + 1 : argv[0];
     char **rcpts = NULL;
     size_t nrcpt = 0;
-    int i;
+    int i, status = 0;
 
     memset(&o, 0, sizeof(o));
     if (strcmp(name, "mailq") == 0)
@@ -607,9 +607,14 @@ int main(int argc, char **argv)
     case MODE_NEWALIASES:
         return sendmail_newaliases();
     case MODE_VERIFY:
-        return sendmail_verify(rcpts, nrcpt);
+        status = sendmail_verify(rcpts, nrcpt);
+        break;
     case MODE_ENQUEUE:
+        status = sendmail_enqueue(&o, rcpts, nrcpt);
         break;
     }
-    return sendmail_enqueue(&o, rcpts, nrcpt);
+    while (nrcpt > 0)
+        free(rcpts[--nrcpt]);
+    free(rcpts);
+    return status;
 }
