@@ -51,7 +51,8 @@ struct cleanup_result {
 struct cleanup_client;
 
 /* Connects to the service; endpoint NULL means "private/cleanup" relative to the
- * current directory (daemons run in queue_directory). */
+ * current directory (daemons run in queue_directory), or "public/cleanup" when
+ * there is no private one (master.cf's "cleanup unix n ..." line). */
 struct cleanup_client *cleanup_connect(const char *endpoint, int timeout_ms,
                                        struct strbuf *why);
 void cleanup_disconnect(struct cleanup_client **cp);
