@@ -73,6 +73,7 @@ void master_spawn(struct master_serv *serv);
 void master_reap(void);
 void master_kill_all(int sig);
 void master_wakeup_arm(struct master_serv *serv);
+void master_wakeup_first(struct master_serv *serv);
 void master_serv_forget(struct master_serv *serv);
 
 /* master_sig.c: SIGHUP, SIGTERM/SIGINT, SIGQUIT, SIGCHLD. */

@@ -80,6 +80,7 @@ static int master_inet_split(const char *name, char **host, char **port)
 char *master_serv_key(const struct master_service *def)
 {
     struct strbuf sb;
+    char *key;
     static const char *const types[] = {"inet", "unix", "fifo", "pass"};
 
     strbuf_init(&sb, 64, STRBUF_UNLIMITED);
@@ -88,7 +89,9 @@ char *master_serv_key(const struct master_service *def)
     /* Without an explicit host the addresses come from main.cf: part of the key. */
     if (def->type == MASTER_INET && strchr(def->name, ':') == NULL)
         strbuf_printf(&sb, " %s|%s", var_inet_interfaces, var_inet_protocols);
-    return strbuf_steal(&sb);
+    key = strbuf_steal(&sb);
+    strbuf_release(&sb);        /* steal leaves a fresh empty buffer behind */
+    return key;
 }
 
 static int master_listen_fd(struct master_serv *serv, int fd, struct master_err *err)
@@ -340,7 +343,7 @@ void master_serv_open_all(void)
 
         *tail = serv;
         tail = &serv->next;
-        master_wakeup_arm(serv);
+        master_wakeup_first(serv);
         master_serv_watch(serv);
     }
 }

@@ -317,9 +317,20 @@ static void master_wakeup(struct events *ev, void *ctx)
     master_wakeup_arm(serv);
 }
 
-void master_wakeup_arm(struct master_serv *serv)
+static void master_wakeup_after(struct master_serv *serv, long long delay_ms)
 {
     if (serv->def->wakeup > 0 && serv->path && !master_stopping)
-        serv->wakeup_timer = events_timer_add(master_events, serv->def->wakeup * 1000LL,
-                                              master_wakeup, serv);
+        serv->wakeup_timer = events_timer_add(master_events, delay_ms, master_wakeup, serv);
+}
+
+void master_wakeup_arm(struct master_serv *serv)
+{
+    master_wakeup_after(serv, serv->def->wakeup * 1000LL);
+}
+
+/* At start the first wake-up comes at once, as in Postfix: mail dropped into
+ * maildrop/ while the system was down is picked up now, not one interval later. */
+void master_wakeup_first(struct master_serv *serv)
+{
+    master_wakeup_after(serv, 0);
 }

@@ -749,10 +749,28 @@ static const struct param_def *config_service_pattern(const char *name)
     return NULL;
 }
 
+/* Whether name is listed in smtpd_restriction_classes: each listed name is then
+ * defined in main.cf as a restriction list of its own (Postfix's restriction
+ * classes), so it is not an unknown parameter. */
+static int config_restriction_class(const char *name)
+{
+    const char *cp = config_lookup_raw("smtpd_restriction_classes");
+    size_t len = strlen(name), n;
+
+    while (cp && *cp) {
+        cp += strspn(cp, ", \t\r\n");
+        n = strcspn(cp, ", \t\r\n");
+        if (n == len && n > 0 && strncmp(cp, name, n) == 0)
+            return 1;
+        cp += n;
+    }
+    return 0;
+}
+
 int config_name_allowed(const char *name)
 {
     return param_find(name) != NULL || config_service_pattern(name) != NULL
-        || config_pairs_find(&config_refs, name) != NULL;
+        || config_pairs_find(&config_refs, name) != NULL || config_restriction_class(name);
 }
 
 static void config_unknown(struct config_diag *d, const char *where, const char *name)

@@ -56,6 +56,7 @@ static struct match_list *resolve_open_list(const char *param, const char *value
 static char *resolve_interface_addrs(void)
 {
     struct strbuf out;
+    char *ifaces;
     struct ifaddrs *ifs = NULL, *ifa;
     char buf[INET6_ADDRSTRLEN];
     const char *list = var_inet_interfaces ? var_inet_interfaces : "all";
@@ -106,7 +107,9 @@ static char *resolve_interface_addrs(void)
                 strbuf_printf(&out, " %s", w);
         free(copy);
     }
-    return strbuf_steal(&out);
+    ifaces = strbuf_steal(&out);
+    strbuf_release(&out);       /* steal leaves a fresh empty buffer behind */
+    return ifaces;
 }
 
 void resolve_init(void)

@@ -337,3 +337,22 @@ def test_unknown_restriction_is_fatal(petrel_instance, tmp_path):
         s.cmd("EHLO x.example")
     assert petrel_instance.wait_log(r"smtpd_recipient_restrictions: unknown restriction: "
                                     r"reject_everything")
+
+
+def test_restriction_class_defined_in_main_cf(petrel_instance, tmp_path):
+    """A name listed in smtpd_restriction_classes is a main.cf setting of its own
+    (no "unknown parameter"), and an access table result may name it."""
+    access = tmp_path / "rcpt_access"
+    access.write_text("strict@example.org strict_checks\n")
+    port = start(petrel_instance, tmp_path, mynetworks=OUTSIDE, smtpd_relay_restrictions="",
+                 smtpd_restriction_classes="strict_checks",
+                 strict_checks="reject_unlisted_sender, reject",
+                 smtpd_recipient_restrictions="check_recipient_access texthash:%s, permit"
+                 % access)
+    assert petrel_instance.petrel("check").returncode == 0
+    s = session(port)
+    assert s.cmd("RCPT TO:<other@example.org>").startswith("250")
+    r = s.cmd("RCPT TO:<strict@example.org>")
+    assert r.startswith("554 5.7.1 <strict@example.org>: Recipient address rejected: "
+                        "Access denied"), r
+    s.close()
