@@ -24,6 +24,11 @@
 
 struct smtpd_sink {
     int open;                   /* cleanup: a message is open on s->cleanup */
+    int flags;                  /* CLEANUP_FLAG_* the message was opened with */
+    /* cleanup: the recipients sent, to open the message again with HOLD. */
+    size_t nrcpt, cap;
+    char **rcpt, **orcpt;
+    int *notify;
     struct maildrop *md;        /* stand-alone: the submission */
     struct qfile_writer *w;
     int content_started;
@@ -99,10 +104,21 @@ static int smtpd_sink_connect(struct smtpd_session *s, struct strbuf *why)
 
     if (s->cleanup)
         return 0;
+    /* The default service: the client library knows where master put it. */
+    if (strcmp(var_cleanup_service_name, "cleanup") == 0) {
+        if ((s->cleanup = cleanup_connect(NULL, SMTPD_CLEANUP_TIMEOUT_MS, why)) == NULL)
+            msg_warn("%s", why->data);
+        return s->cleanup ? 0 : -1;
+    }
+    /* Another name: like the default, private/ first, then public/ (Postfix's). */
     snprintf(path, sizeof(path), "private/%s", var_cleanup_service_name);
     if ((s->cleanup = cleanup_connect(path, SMTPD_CLEANUP_TIMEOUT_MS, why)) == NULL) {
-        msg_warn("connect to %s: %s", path, why->data);
-        return -1;
+        strbuf_reset(why);
+        snprintf(path, sizeof(path), "public/%s", var_cleanup_service_name);
+        if ((s->cleanup = cleanup_connect(path, SMTPD_CLEANUP_TIMEOUT_MS, why)) == NULL) {
+            msg_warn("%s", why->data);
+            return -1;
+        }
     }
     return 0;
 }
@@ -118,7 +134,7 @@ static int smtpd_sink_open_cleanup(struct smtpd_session *s, struct strbuf *why)
         strbuf_reset(&err);
         if (smtpd_sink_connect(s, &err) < 0)
             break;
-        if (cleanup_open(s->cleanup, smtpd_sink_flags(s), &err) == 0)
+        if (cleanup_open(s->cleanup, s->sink->flags = smtpd_sink_flags(s), &err) == 0)
             ok = 1;
         else
             cleanup_disconnect(&s->cleanup);
@@ -183,19 +199,77 @@ int smtpd_sink_open(struct smtpd_session *s, struct strbuf *why)
     return 0;
 }
 
+static void smtpd_sink_forget(struct smtpd_sink *k)
+{
+    size_t i;
+
+    for (i = 0; i < k->nrcpt; i++) {
+        free(k->rcpt[i]);
+        free(k->orcpt[i]);
+    }
+    free(k->rcpt);
+    free(k->orcpt);
+    free(k->notify);
+}
+
+static void smtpd_sink_remember(struct smtpd_sink *k, const char *rcpt, const char *orcpt,
+                                int notify)
+{
+    if (k->nrcpt == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 16;
+        k->rcpt = xreallocarray(k->rcpt, k->cap, sizeof(*k->rcpt));
+        k->orcpt = xreallocarray(k->orcpt, k->cap, sizeof(*k->orcpt));
+        k->notify = xreallocarray(k->notify, k->cap, sizeof(*k->notify));
+    }
+    k->rcpt[k->nrcpt] = xstrdup(rcpt);
+    k->orcpt[k->nrcpt] = orcpt ? xstrdup(orcpt) : NULL;
+    k->notify[k->nrcpt++] = notify;
+}
+
 int smtpd_sink_recipient(struct smtpd_session *s, const char *rcpt, const char *orcpt,
                          int notify)
 {
     struct qfile_writer *w = s->sink->w;
     char num[16];
 
-    if (!s->sink->md)
-        return cleanup_recipient(s->cleanup, rcpt, orcpt, notify);
+    if (!s->sink->md) {
+        if (cleanup_recipient(s->cleanup, rcpt, orcpt, notify) < 0)
+            return -1;
+        smtpd_sink_remember(s->sink, rcpt, orcpt, notify);
+        return 0;
+    }
     snprintf(num, sizeof(num), "%d", notify);
     if ((orcpt && qfile_put_str(w, QREC_ORCPT, orcpt) < 0)
         || (notify && qfile_put_str(w, QREC_NOTIFY, num) < 0))
         return -1;
     return qfile_put_str(w, QREC_RCPT, rcpt);
+}
+
+/*
+ * A HOLD verdict that came after the queue file was opened (a later RCPT, the
+ * DATA stage) cannot be added to an open message: open it again with HOLD and
+ * send the recipients again, before any content. The old file is removed.
+ */
+int smtpd_sink_before_content(struct smtpd_session *s, struct strbuf *why)
+{
+    struct smtpd_sink *k = s->sink;
+    size_t i;
+
+    if (k == NULL || k->md || !(smtpd_sink_flags(s) & CLEANUP_FLAG_HOLD)
+        || (k->flags & CLEANUP_FLAG_HOLD))
+        return 0;
+    msg_info("%s: hold: opening the message again in the hold queue",
+             cleanup_queue_id(s->cleanup));
+    cleanup_abort(s->cleanup);
+    if (smtpd_sink_open_cleanup(s, why) < 0)
+        return -1;
+    for (i = 0; i < k->nrcpt; i++) {
+        if (cleanup_recipient(s->cleanup, k->rcpt[i], k->orcpt[i], k->notify[i]) < 0) {
+            strbuf_set(why, smtpd_sink_write_error);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 int smtpd_sink_write(struct smtpd_session *s, const void *data, size_t len)
@@ -270,6 +344,7 @@ int smtpd_sink_finish(struct smtpd_session *s, struct strbuf *queue_id, struct s
     }
     rc = s->sink->md ? smtpd_sink_finish_maildrop(s, queue_id, reply)
         : smtpd_sink_finish_cleanup(s, queue_id, reply);
+    smtpd_sink_forget(s->sink);
     xfree(&s->sink);
     return rc;
 }
@@ -282,6 +357,7 @@ void smtpd_sink_abort(struct smtpd_session *s)
         maildrop_abort(&s->sink->md);
     else if (s->cleanup)
         cleanup_abort(s->cleanup);
+    smtpd_sink_forget(s->sink);
     xfree(&s->sink);
 }
 

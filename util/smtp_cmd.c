@@ -75,6 +75,10 @@ int smtp_xtext_decode(const char *text, size_t len, size_t max, struct strbuf *o
                 return -1;
             c = (unsigned char) (hi * 16 + lo);
             i += 2;
+            /* Decoded values travel in envelope records and IPC strings, which
+             * must never carry control characters (CR, LF, NUL). */
+            if (c < 0x20 || c == 0x7f)
+                return -1;
         }
         if (out->len >= max || strbuf_putc(out, c) < 0)
             return -1;

@@ -101,8 +101,8 @@ int smtp_cmd_parse_rcpt(const char *arg, size_t len, int flags, struct smtp_rcpt
                         struct strbuf *why);
 
 /* Decodes RFC 3461 xtext at text[0..len) into out (replacing its contents);
- * 0, or -1 for a bad "+XX" escape, a character outside '!'..'~', '=' or a
- * result longer than max. */
+ * 0, or -1 for a bad "+XX" escape, a character outside '!'..'~', '=', an
+ * escape that decodes to a control character, or a result longer than max. */
 int smtp_xtext_decode(const char *text, size_t len, size_t max, struct strbuf *out);
 /* Appends the xtext encoding of str. */
 void smtp_xtext_encode(const char *str, struct strbuf *out);

@@ -281,6 +281,11 @@ static void test_xtext(void **state)
     assert_int_equal(smtp_xtext_decode("a b", 3, 100, &out), -1);
     assert_int_equal(smtp_xtext_decode("+4", 2, 100, &out), -1);
     assert_int_equal(smtp_xtext_decode("+4g", 3, 100, &out), -1);
+    assert_int_equal(smtp_xtext_decode("a+0Db", 5, 100, &out), -1);       /* CR */
+    assert_int_equal(smtp_xtext_decode("a+00b", 5, 100, &out), -1);       /* NUL */
+    assert_int_equal(smtp_xtext_decode("a+7F", 4, 100, &out), -1);
+    assert_int_equal(smtp_xtext_decode("+C3+A9", 6, 100, &out), 0);       /* UTF-8 is fine */
+    assert_string_equal(out.data, "\xc3\xa9");
     /* The decoded limit, and one past it. */
     memset(max, 'x', sizeof(max));
     assert_int_equal(smtp_xtext_decode(max, SMTP_CMD_ENVID_MAX, SMTP_CMD_ENVID_MAX, &out), 0);
