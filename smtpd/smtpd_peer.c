@@ -123,7 +123,7 @@ void smtpd_peer_lookup(struct smtpd_session *s, int fd)
                        NI_NAMEREQD) == 0
         && !smtpd_peer_numeric(host) && strlen(host) < sizeof(s->name)) {
         if (smtpd_peer_confirm(host, (struct sockaddr *) &ss))
-            snprintf(s->name, sizeof(s->name), "%s", host);
+            memcpy(s->name, host, strlen(host) + 1);        /* length checked above */
         else
             msg_warn("hostname %s does not resolve to address %s", host, s->addr);
     }
