@@ -102,6 +102,17 @@ int deliver_done(struct deliver_request *req, int conn_fd);
 
 void deliver_request_free(struct deliver_request *req);
 
+/* Hands recipient rcpt_index to another transport, as Postfix's deliver_pass():
+ * local's mailbox_transport and fallback_transport. Connects to
+ * private/TRANSPORT, sends a request for that one recipient with the same queue
+ * file descriptor and the given nexthop, waits (timeout_ms per read) for its
+ * outcome and reports it as this agent's own with deliver_report (the other
+ * agent has logged the delivery line; this one does not log it again).
+ * Returns 0 when an outcome was reported, -1 when qmgr went away. A failure to
+ * reach the other transport is reported as a deferral. */
+int deliver_pass(struct deliver_request *req, int conn_fd, int rcpt_index,
+                 const char *transport, const char *nexthop, int timeout_ms);
+
 /* Reads the message content (from content_offset) into buf; returns bytes read,
  * 0 at the end of the content, -1 on I/O error. pos is the caller's cursor,
  * start it at 0. */
