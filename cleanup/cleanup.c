@@ -144,30 +144,6 @@ static int cleanup_space_ok(long long size)
     return size <= 0 || avail - var_queue_minfree >= size + size / 2;
 }
 
-/* After commit, a held message moves to hold/ (renames stay in one file system). */
-static int cleanup_move_to_hold(struct cleanup_state *st)
-{
-    struct strbuf from, to, dir;
-    int ok = -1;
-
-    strbuf_init(&from, 64, 0);
-    strbuf_init(&to, 64, 0);
-    strbuf_init(&dir, 64, 0);
-    queue_path(&from, "incoming", st->qid, cleanup_queue_depth("incoming"));
-    queue_path(&to, "hold", st->qid, cleanup_queue_depth("hold"));
-    queue_path_dir(&dir, "hold", st->qid, cleanup_queue_depth("hold"));
-    if (safe_file_mkdirs(AT_FDCWD, dir.data, 0700, NULL) == 0
-        && renameat(AT_FDCWD, from.data, AT_FDCWD, to.data) == 0
-        && safe_file_sync_dir(AT_FDCWD, dir.data) == 0)
-        ok = 0;
-    else
-        msg_warn("%s: move to hold queue: %s", st->qid, strerror(errno));
-    strbuf_release(&from);
-    strbuf_release(&to);
-    strbuf_release(&dir);
-    return ok;
-}
-
 static void cleanup_trigger_qmgr(void)
 {
     struct stat sb;
@@ -441,6 +417,12 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
         if (st->flags & CLEANUP_FLAG_BINARYMIME)
             qflags |= QFILE_FLAG_BINARYMIME;
         strbuf_init(&why, 128, 1024);
+        /* A held message becomes complete only in hold/: qmgr never sees it. */
+        if ((st->flags & CLEANUP_FLAG_HOLD)
+            && qfile_move(st->w, "hold", cleanup_queue_depth("hold"), &why) == 0)
+            held = 1;
+        else if (st->flags & CLEANUP_FLAG_HOLD)
+            msg_warn("%s: %s; the message stays in the incoming queue", st->qid, why.data);
         if (qfile_commit(st->w, qflags, &why) < 0) {
             int err = errno;
 
@@ -453,13 +435,9 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
             return r;
         }
         strbuf_release(&why);
-        if (st->flags & CLEANUP_FLAG_HOLD) {
-            /* Durable in incoming/ already; a failed move leaves it there, queued. */
-            held = cleanup_move_to_hold(st) == 0;
-            if (held)
-                msg_info("%s: hold: message held from %s; from=<%s>", st->qid,
-                         st->client.data, st->sender.data);
-        }
+        if (held)
+            msg_info("%s: hold: message held from %s; from=<%s>", st->qid,
+                     st->client.data, st->sender.data);
         qfile_writer_free(&st->w);
         if (!held)
             cleanup_trigger_qmgr();

@@ -470,6 +470,36 @@ int qfile_commit(struct qfile_writer *w, unsigned flags, struct strbuf *why)
     return 0;
 }
 
+int qfile_move(struct qfile_writer *w, const char *queue_name, int depth, struct strbuf *why)
+{
+    struct strbuf path, dir;
+    int err;
+
+    if (!w->created || w->state == QFILE_W_COMMITTED)
+        msg_panic("qfile_move: %s", w->created ? "already committed" : "not a created file");
+    strbuf_init(&path, 64, PATH_MAX);
+    strbuf_init(&dir, 64, PATH_MAX);
+    queue_path(&path, queue_name, w->qid, depth);
+    queue_path_dir(&dir, queue_name, w->qid, depth);
+    if (safe_file_mkdirs(w->dirfd, dir.data, 0700, NULL) < 0
+        || renameat(w->dirfd, w->path.data, w->dirfd, path.data) < 0) {
+        err = errno;
+        strbuf_release(&path);
+        strbuf_release(&dir);
+        if (why) {
+            strbuf_reset(why);
+            strbuf_printf(why, "cannot move %s to %s: %s", w->qid, queue_name, strerror(err));
+        }
+        errno = err;
+        return -1;
+    }
+    strbuf_set(&w->path, path.data);
+    strbuf_set(&w->dir, dir.data);
+    strbuf_release(&path);
+    strbuf_release(&dir);
+    return 0;
+}
+
 static void qfile_writer_destroy(struct qfile_writer *w, int remove)
 {
     if (w->created) {

@@ -67,6 +67,10 @@ int qfile_content_end(struct qfile_writer *w);
 /* Writes QREC_END, the size record, makes the file complete (mode 0700) and
  * fsyncs file and directory. Only after this may anyone hear "250". */
 int qfile_commit(struct qfile_writer *w, unsigned flags, struct strbuf *why);
+/* Moves an uncommitted file into another queue (e.g. "hold" after a HOLD action),
+ * so that it becomes complete only where it belongs and no scanner of the first
+ * queue ever sees it complete; qfile_commit then fsyncs the new directory. */
+int qfile_move(struct qfile_writer *w, const char *queue_name, int depth, struct strbuf *why);
 /* Removes an uncommitted file (RSET, reject, error) and frees the writer. */
 void qfile_abort(struct qfile_writer **wp);
 /* Frees a committed writer (closes the descriptor). */

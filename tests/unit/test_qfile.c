@@ -662,6 +662,42 @@ static void test_abort_leaves_nothing(void **state)
     strbuf_release(&why);
 }
 
+static void test_move_before_commit(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char *content = make_content(5000);
+    struct qfile_writer *w;
+    struct strbuf why, path;
+    struct stat st;
+
+    strbuf_init(&why, 64, 1024);
+    strbuf_init(&path, 64, 4096);
+    w = qfile_create(f->dirfd, "incoming", 1, &why);
+    assert_non_null(w);
+    write_message(w, content, 5000, 4096);
+    /* Never complete in incoming/: moved while partial, completed in hold/. */
+    assert_int_equal(qfile_move(w, "hold", 2, &why), 0);
+    assert_int_equal(count_files(f, "incoming"), 0);
+    assert_int_equal(count_files(f, "hold"), 1);
+    queue_path(&path, "hold", qfile_writer_id(w), 2);
+    assert_int_equal(fstatat(f->dirfd, path.data, &st, 0), 0);
+    assert_false(qfile_is_complete(st.st_mode));
+    assert_int_equal(qfile_commit(w, 0, &why), 0);
+    assert_int_equal(fstatat(f->dirfd, path.data, &st, 0), 0);
+    assert_true(qfile_is_complete(st.st_mode));
+    assert_int_equal(read_to_end(f, path.data), 1);
+    qfile_writer_free(&w);
+    /* An aborted moved file goes from where it moved to. */
+    w = qfile_create(f->dirfd, "incoming", 1, &why);
+    write_message(w, content, 10, 4096);
+    assert_int_equal(qfile_move(w, "hold", 2, &why), 0);
+    qfile_abort(&w);
+    assert_int_equal(count_files(f, "hold"), 1);
+    free(content);
+    strbuf_release(&why);
+    strbuf_release(&path);
+}
+
 static void test_create_failure(void **state)
 {
     struct fixture *f = *state;
@@ -844,6 +880,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_oversize_records, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_until_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abort_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_before_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_create_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_links_refused, setup, teardown),
         cmocka_unit_test(test_memfd_stream),
