@@ -8,13 +8,15 @@ root test runner (to act as an ordinary user); otherwise they are skipped.
 import grp
 import os
 import pwd
+import re
 import shutil
+import socket
 import subprocess
 import tempfile
 
 import pytest
 
-from petrel_instance import wait_for
+from petrel_instance import free_port, wait_for
 
 SRC = os.environ.get("PETREL_SRC_DIR")
 BUILD = os.environ.get("PETREL_BUILD_DIR")
@@ -40,6 +42,15 @@ def user_home():
         shutil.rmtree(home, ignore_errors=True)
 
 
+def smtp_greeting(port):
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as c:
+            c.settimeout(5)
+            return c.recv(512)
+    except OSError:
+        return None
+
+
 @needs_root
 def test_ordinary_user_builds_installs_and_runs(user_home):
     prefix = os.path.join(user_home, "petrel")
@@ -50,7 +61,9 @@ def test_ordinary_user_builds_installs_and_runs(user_home):
                 % (SRC, prefix), cwd=build, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
 
-    for path in ("sbin/petrel", "libexec/petrel/master", "etc/petrel/main.cf",
+    for path in ("sbin/petrel", "sbin/sendmail", "sbin/petrel-drop", "bin/mailq",
+                 "bin/newaliases", "libexec/petrel/master", "libexec/petrel/smtpd",
+                 "libexec/petrel/cleanup", "libexec/petrel/pickup", "etc/petrel/main.cf",
                  "etc/petrel/master.cf", "share/man/man1/petrel.1", "share/man/man8/master.8",
                  "share/man/man5/main.cf.5", "share/man/man5/master.cf.5"):
         assert os.path.exists(os.path.join(prefix, path)), path
@@ -66,10 +79,22 @@ def test_ordinary_user_builds_installs_and_runs(user_home):
 
     with open(os.path.join(prefix, "etc/petrel/main.cf"), "a") as f:
         f.write("maillog_file = %s/maillog\n" % user_home)
+    # An ordinary user cannot bind port 25: the stock services move to loopback ports,
+    # as the sandbox does.
+    smtp_port, submission_port = free_port(), free_port()
+    master_cf = os.path.join(prefix, "etc/petrel/master.cf")
+    with open(master_cf) as f:
+        text = f.read()
+    text = re.sub(r"(?m)^smtp(\s+inet)", r"127.0.0.1:%d\1" % smtp_port, text)
+    text = re.sub(r"(?m)^submission(\s+inet)", r"127.0.0.1:%d\1" % submission_port, text)
+    with open(master_cf, "w") as f:
+        f.write(text)
     r = as_user("%s check && %s start" % (petrel, petrel), cwd=user_home, timeout=60)
     try:
         assert r.returncode == 0, r.stdout + r.stderr
         assert as_user("%s status" % petrel, cwd=user_home, timeout=30).returncode == 0
+        greeting = wait_for(lambda: smtp_greeting(smtp_port), timeout=10)
+        assert greeting and greeting.startswith(b"220 "), greeting
         log = os.path.join(user_home, "maillog")
         assert wait_for(lambda: os.path.exists(log) and "unprivileged" in open(log).read())
         queue = os.path.join(prefix, "var/spool/petrel")
