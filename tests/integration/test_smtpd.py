@@ -568,7 +568,7 @@ def test_size_limit_during_data(petrel_instance):
     code, text = send_message(c, ["x@localhost"], b"Subject: small\r\n\r\nok\r\n.\r\n")
     assert code == 250, text
     c.cmd("QUIT")
-    assert len(queue_files(petrel_instance)) == 1
+    assert wait_for(lambda: len(queue_files(petrel_instance)) == 1, 5), queue_files(petrel_instance)
 
 
 @need_cleanup
@@ -587,7 +587,7 @@ def test_total_size_limit(petrel_instance):
                               b"Subject: t\r\n\r\n" + b"z" * 1500 + b"\r\n.\r\n")
     assert code == 552 and text[0].startswith("5.3.4 "), text
     c.cmd("QUIT")
-    assert queue_files(petrel_instance) == []
+    assert wait_for(lambda: queue_files(petrel_instance) == [], 5), queue_files(petrel_instance)
 
 
 @need_cleanup
@@ -628,7 +628,7 @@ def test_smuggling_rejected(petrel_instance, payload):
                               b"DATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n")
     assert code == 550 and text[0].startswith("5.5.2 Error: bare <"), text
     assert c.closed()
-    assert queue_files(petrel_instance) == []
+    assert wait_for(lambda: queue_files(petrel_instance) == [], 5), queue_files(petrel_instance)
 
 
 @need_cleanup
@@ -643,9 +643,8 @@ def test_smuggling_normalized_is_one_message(smtpd, payload):
                               b"DATA\r\nSubject: smuggled\r\n\r\nx\r\n.\r\n")
     assert code == 250, text
     assert c.cmd("QUIT")[0] == 221
-    files = queue_files(smtpd)
-    assert len(files) == 1
-    q = qdump(files[0])
+    assert wait_for(lambda: len(queue_files(smtpd)) == 1, 5), queue_files(smtpd)
+    q = qdump(queue_files(smtpd)[0])
     assert q["rcpts"] == ["x@localhost"]
     assert b"MAIL FROM:<evil@example.com>\n" in q["content"]
 
@@ -696,7 +695,7 @@ def test_bdat_size_limit(petrel_instance):
     assert c.reply()[0] == 554
     assert c.cmd("NOOP")[0] == 250
     c.cmd("QUIT")
-    assert queue_files(petrel_instance) == []
+    assert wait_for(lambda: queue_files(petrel_instance) == [], 5), queue_files(petrel_instance)
 
 
 @need_cleanup
@@ -723,4 +722,137 @@ def test_relay_denied_from_outside_mynetworks(petrel_instance):
     assert code in (454, 554) and "Relay access denied" in text[0], text
     assert c.cmd("DATA") == (554, ["5.5.1 Error: no valid recipients"])
     c.cmd("QUIT")
-    assert queue_files(petrel_instance) == []
+    assert wait_for(lambda: queue_files(petrel_instance) == [], 5), queue_files(petrel_instance)
+
+
+# --- restriction results, header stripping, failures ---------------------------------
+@need_cleanup
+def test_access_prepend_hold_and_discard(petrel_instance):
+    table = os.path.join(petrel_instance.config_dir, "rcpt_access")
+    with open(table, "w") as f:
+        f.write("held@localhost HOLD\ngone@localhost DISCARD\n"
+                "tagged@localhost PREPEND X-Tag: tagged\n")
+    port = start(petrel_instance, {
+        "smtpd_recipient_restrictions":
+            "check_recipient_access texthash:%s, permit_mynetworks, "
+            "reject_unauth_destination" % table})
+    c = greet(port)
+    ehlo(c)
+    # PREPEND: the line comes first, before our Received: header.
+    code, text = send_message(c, ["tagged@localhost"], b"Subject: p\r\n\r\nx\r\n.\r\n")
+    assert code == 250, text
+    q = qdump(queued_file(petrel_instance, text[0].split()[-1]))
+    assert q["content"].startswith(b"X-Tag: tagged\nReceived: from "), q["content"][:80]
+    # HOLD at the second recipient, after the queue file was opened: the message
+    # still lands in hold/, with both recipients.
+    code, text = send_message(c, ["a@localhost", "held@localhost"], b"Subject: h\r\n\r\nx\r\n.\r\n")
+    assert code == 250, text
+    qid = text[0].split()[-1]
+    held = [p for p in queue_files(petrel_instance, "hold") if os.path.basename(p) == qid]
+    assert len(held) == 1, (qid, queue_files(petrel_instance, "hold"), queue_files(petrel_instance))
+    assert qdump(held[0])["rcpts"] == ["a@localhost", "held@localhost"]
+    # DISCARD: accepted, nothing kept.
+    before = set(queue_files(petrel_instance)) | set(queue_files(petrel_instance, "hold"))
+    code, text = send_message(c, ["gone@localhost"], b"Subject: d\r\n\r\nx\r\n.\r\n")
+    assert code == 250, text
+    c.cmd("QUIT")
+    assert wait_for(lambda: set(queue_files(petrel_instance))
+                    | set(queue_files(petrel_instance, "hold")) == before, 5)
+
+
+@need_cleanup
+@pytest.mark.parametrize("trusted", [True, False])
+def test_untrusted_headers_stripped(petrel_instance, trusted):
+    port = start(petrel_instance, {
+        "mynetworks": "127.0.0.0/8" if trusted else "192.0.2.0/24",
+        "smtpd_untrusted_strip_headers": "X-Spam-Flag"})
+    c = greet(port)
+    ehlo(c)
+    code, text = send_message(c, ["u@localhost"],
+                              b"X-Spam-Flag: NO\r\nSubject: s\r\n\r\nbody\r\n.\r\n")
+    assert code == 250, text
+    q = qdump(queued_file(petrel_instance, text[0].split()[-1]))
+    assert (b"\nX-Spam-Flag: NO\n" in q["content"]) == trusted
+    assert b"\nSubject: s\n" in q["content"]
+    c.cmd("QUIT")
+
+
+def cleanup_pids(inst):
+    pids = []
+    for pid in inst.workers():
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv0 = f.read().split(b"\0")[0]
+        except OSError:
+            continue
+        if argv0.endswith(b"/cleanup") or argv0 == b"cleanup":
+            pids.append(pid)
+    return pids
+
+
+@need_cleanup
+def test_cleanup_lost_means_451_and_nothing_queued(smtpd):
+    c = greet(smtpd.smtp_port)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<a@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<x@localhost>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: doomed\r\n\r\nline\r\n")
+    pids = wait_for(lambda: cleanup_pids(smtpd), 5)
+    assert pids
+    for pid in pids:
+        os.kill(pid, 9)
+    assert wait_for(lambda: not any(os.path.exists("/proc/%d/status" % p) and
+                                    "zombie" not in open("/proc/%d/status" % p).read()
+                                    for p in pids), 5)
+    c.send(b"more\r\n.\r\n")
+    code, text = c.reply()
+    assert (code, text) == (451, ["4.3.0 Error: queue file write error"])
+    # The session survives and the next message goes through a new cleanup.
+    code, text = send_message(c, ["x@localhost"], b"Subject: ok\r\n\r\nfine\r\n.\r\n")
+    assert code == 250, text
+    c.cmd("QUIT")
+    # The killed cleanup leaves its partial file (mode 0600, skipped by every
+    # queue scanner); the only complete file is the second message.
+    complete = [os.path.basename(p) for p in queue_files(smtpd)
+                if stat.S_IMODE(os.stat(p).st_mode) == 0o700]
+    assert complete == [text[0].split()[-1]]
+
+
+@need_cleanup
+def test_trickling_client_runs_out_of_deadline(petrel_instance):
+    """Each byte comes well within smtpd_timeout, but the DATA deadline earns only
+    1/500 s per byte, so a trickle is cut off after about smtpd_timeout."""
+    port = start(petrel_instance, opts="-o smtpd_timeout=2s")
+    c = greet(port)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<a@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<x@localhost>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    t0 = time.monotonic()
+    c.sock.settimeout(0.3)
+    got = b""
+    while time.monotonic() - t0 < 10 and b"\r\n" not in got:
+        try:
+            c.sock.sendall(b"x")
+            got += c.sock.recv(1024)
+        except socket.timeout:
+            continue
+        except (BrokenPipeError, ConnectionResetError):
+            break
+    assert got.startswith(b"421 4.4.2 "), got
+    assert 1.5 < time.monotonic() - t0 < 6
+    assert petrel_instance.wait_log(r"timeout after DATA \(\d+ bytes\) from")
+
+
+@need_cleanup
+def test_lost_connection_in_data(smtpd):
+    c = greet(smtpd.smtp_port)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<a@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<x@localhost>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: cut\r\n\r\nhalf")
+    c.close()
+    assert smtpd.wait_log(r"lost connection after DATA \(\d+ bytes\) from \S+\[127\.0\.0\.1\]")
+    assert wait_for(lambda: queue_files(smtpd) == [], 5)
