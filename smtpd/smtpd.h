@@ -142,6 +142,7 @@ struct smtpd_cmd {
 #define SMTPD_CMD_F_JUNK        (1 << 0)    /* counts toward smtpd_junk_command_limit */
 #define SMTPD_CMD_F_LAST        (1 << 1)    /* must be last in a PIPELINING group */
 #define SMTPD_CMD_F_UNIMPL      (1 << 2)    /* known, answered 502 */
+#define SMTPD_CMD_F_CHUNK       (1 << 3)    /* its data follows at once (BDAT) */
 
 extern const struct smtpd_cmd smtpd_cmd_table[];
 /* The 503 reply for a command in a state where it is not allowed. */

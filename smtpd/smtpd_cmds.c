@@ -465,7 +465,7 @@ const struct smtpd_cmd smtpd_cmd_table[] = {
     {"RCPT", ST_TRANS, 0, 0, NULL, smtpd_rcpt_proceed},
     {"DATA", ST_TRANS, SMTPD_CMD_F_LAST, 0, smtpd_data_check, smtpd_data_proceed},
     /* BDAT runs in every state: a failing chunk must still be read to stay in step. */
-    {"BDAT", SMTPD_ST_ANY, 0, SMTPD_EXT_CHUNKING, NULL, smtpd_bdat_proceed},
+    {"BDAT", SMTPD_ST_ANY, SMTPD_CMD_F_CHUNK, SMTPD_EXT_CHUNKING, NULL, smtpd_bdat_proceed},
     {"RSET", SMTPD_ST_ANY, SMTPD_CMD_F_JUNK, 0, NULL, smtpd_rset_proceed},
     {"NOOP", SMTPD_ST_ANY, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST, 0, NULL, smtpd_noop_proceed},
     {"VRFY", ST_NOBDAT, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST, 0, NULL, smtpd_vrfy_proceed},

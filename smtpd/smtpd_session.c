@@ -411,7 +411,8 @@ static void smtpd_command_loop(struct smtpd_session *s)
             continue;
         }
         s->where = c->name;
-        if (!s->standalone
+        /* The bytes of a BDAT chunk follow its command by definition (RFC 3030). */
+        if (!s->standalone && !(c->flags & SMTPD_CMD_F_CHUNK)
             && (!(s->ext & SMTPD_EXT_PIPELINING) || (c->flags & SMTPD_CMD_F_LAST))
             && !s->ill_pipelining && smtpd_flag_ill_pipelining(s)
             && var_smtpd_forbid_unauth_pipelining) {

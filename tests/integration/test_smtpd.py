@@ -683,6 +683,22 @@ def test_bdat_chunks_and_binarymime(smtpd):
 
 
 @need_cleanup
+def test_bdat_without_pipelining(petrel_instance):
+    """A chunk's bytes follow BDAT at once: that is not command pipelining."""
+    port = start(petrel_instance, {"smtpd_discard_ehlo_keywords": "pipelining"})
+    c = greet(port)
+    assert "PIPELINING" not in ehlo(c)
+    assert c.cmd("MAIL FROM:<a@example.com>")[0] == 250
+    assert c.cmd("RCPT TO:<x@localhost>")[0] == 250
+    chunk = b"Subject: c\r\n\r\nhello\r\n"
+    c.send(b"BDAT %d LAST\r\n" % len(chunk) + chunk)
+    code, text = c.reply()
+    assert code == 250, text
+    c.cmd("QUIT")
+    assert "improper command pipelining" not in petrel_instance.log()
+
+
+@need_cleanup
 def test_bdat_size_limit(petrel_instance):
     port = start(petrel_instance, {"message_size_limit": "1000"})
     c = greet(port)
