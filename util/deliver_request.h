@@ -132,4 +132,34 @@ struct deliver_result {
     const char *text;
 };
 
+/* Protocol limits (docs/ipc.md, "delivery"). */
+#define DELIVER_REQUEST_MAX_FRAME (16 * 1024 * 1024)    /* 10000 recipients fit */
+#define DELIVER_RESULT_MAX_FRAME  (64 * 1024)
+#define DELIVER_TEXT_MAX          2048  /* reason text; longer is cut at report */
+
+struct attr_msg;
+
+/* Builds the request frame for req in msg (reset first): every field but
+ * received, setup_done and priv. 0, or -1 with errno (EINVAL: a string the
+ * codec refused, E2BIG: more than DELIVER_MAX_RCPT recipients). */
+int deliver_request_build(struct attr_msg *msg, const struct deliver_request *req);
+
+/* Decodes a status or done frame received in msg; strings point into msg. 0, or
+ * -1 with why on a malformed frame (the connection must then be dropped). */
+int deliver_result_decode(struct attr_msg *msg, struct deliver_result *res,
+                          struct strbuf *why);
+
+/* Formats the delivery log line (without the trailing newline) into out, as
+ * deliver_report logs it, with "now" as the time of the outcome. A request whose
+ * received time is 0 (qmgr deferring or bouncing on its own) counts the time
+ * since active as qmgr latency, as Postfix does. Exposed for qmgr and tests. */
+void deliver_log_format(struct strbuf *out, const struct deliver_request *req,
+                        int rcpt_index, enum deliver_status status, const char *dsn,
+                        const char *relay, const char *text, const struct timeval *now);
+
+/* Formats one duration as the delay fields do (Postfix's format_tv: whole
+ * seconds from 10 s up, else two significant digits, at most
+ * delay_logging_resolution_limit digits after the point). */
+void deliver_format_delay(struct strbuf *out, long sec, long usec, int max_digits);
+
 #endif
