@@ -90,6 +90,8 @@ char *var_defer_transports;
 long long var_delay_logging_resolution_limit;
 char *var_delay_notice_recipient;
 long long var_delay_warning_time;
+long long var_deliver_lock_attempts;
+long long var_deliver_lock_delay;
 int var_disable_dns_lookups;
 int var_disable_mime_input_processing;
 int var_disable_mime_output_conversion;
@@ -570,6 +572,10 @@ const struct param_def param_table[] = {
      "Recipient of delay notices (notify_classes delay)."},
     {"delay_warning_time", PARAM_TIME, "0h", 0, 0, &var_delay_warning_time,
      "Time after which a sender is warned that mail is delayed; 0 disables."},
+    {"deliver_lock_attempts", PARAM_INT, "20", 1, 0, &var_deliver_lock_attempts,
+     "Attempts to lock a mailbox (fcntl, flock or dot-lock) before delivery is deferred."},
+    {"deliver_lock_delay", PARAM_TIME, "1s", 1, 0, &var_deliver_lock_delay,
+     "Time between attempts to lock a mailbox."},
     {"disable_dns_lookups", PARAM_BOOL, "no", 0, 0, &var_disable_dns_lookups,
      "Do not use DNS for mail routing (see smtp_host_lookup)."},
     {"disable_mime_input_processing", PARAM_BOOL, "no", 0, 0, &var_disable_mime_input_processing,

@@ -70,6 +70,8 @@ extern char *var_defer_transports;
 extern long long var_delay_logging_resolution_limit;
 extern char *var_delay_notice_recipient;
 extern long long var_delay_warning_time;
+extern long long var_deliver_lock_attempts;
+extern long long var_deliver_lock_delay;
 extern int var_disable_dns_lookups;
 extern int var_disable_mime_input_processing;
 extern int var_disable_mime_output_conversion;
