@@ -334,7 +334,7 @@ static int cleanup_batch(struct cleanup_state *st, struct attr_msg *m)
     const char *s, *o, *sender;
     const void *data;
     size_t len;
-    uint32_t notify;
+    uint32_t notify, add_flags = 0;
     ssize_t n, n_o, n_n;
     int r;
 
@@ -368,7 +368,10 @@ static int cleanup_batch(struct cleanup_state *st, struct attr_msg *m)
         return -1;
     while ((r = attr_iter_data(&it, &data, &len)) == 1)
         cleanup_message_data(st, data, len);
-    return r < 0 ? -1 : 0;
+    if (r < 0 || attr_opt_u32(m, "add_flags", &add_flags) < 0)
+        return -1;
+    st->flags |= (int) (add_flags & (CLEANUP_FLAG_HOLD | CLEANUP_FLAG_DISCARD));
+    return 0;
 }
 
 static int cleanup_reply(int fd, struct attr_msg *out, uint32_t status, const char *reason,

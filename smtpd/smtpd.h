@@ -163,7 +163,6 @@ int smtpd_sink_recipient(struct smtpd_session *s, const char *rcpt, const char *
                          int notify);
 /* Before the first content byte: applies a HOLD decided after the open. 0, or
  * -1 with the reply in why (the message is then gone). */
-int smtpd_sink_before_content(struct smtpd_session *s, struct strbuf *why);
 int smtpd_sink_write(struct smtpd_session *s, const void *data, size_t len);
 const char *smtpd_sink_queue_id(const struct smtpd_session *s);
 /* Ends the message: returns 0 when it is queued (durably), with its ID in

@@ -149,22 +149,6 @@ static int smtpd_message_end(struct smtpd_session *s, int bdat)
 
 /* --- DATA ------------------------------------------------------------------ */
 
-/* Applies a late HOLD before content flows; on failure answers and ends the
- * transaction. */
-static int smtpd_data_prepare(struct smtpd_session *s)
-{
-    struct strbuf why;
-    int rc;
-
-    strbuf_init(&why, 128, 1024);
-    if ((rc = smtpd_sink_before_content(s, &why)) < 0) {
-        smtpd_reply_text(s, why.data);
-        smtpd_transaction_reset(s);
-    }
-    strbuf_release(&why);
-    return rc;
-}
-
 int smtpd_data_receive(struct smtpd_session *s)
 {
     enum stream_eol eol;
@@ -175,8 +159,6 @@ int smtpd_data_receive(struct smtpd_session *s)
     int bare = 0;                       /* 'L' or 'C': a bare LF/CR, in reject mode */
     int ret;
 
-    if (smtpd_data_prepare(s) < 0)
-        return -1;
     smtpd_reply(s, "354 End data with <CR><LF>.<CR><LF>");
     if (stream_flush(s->client) < 0) {
         smtpd_session_lost(s);
@@ -375,8 +357,6 @@ int smtpd_bdat_receive(struct smtpd_session *s, const struct smtp_cmd *cmd)
             smtpd_enter_state(s, SMTPD_STATE_BDAT);
             return smtpd_bdat_refuse(s, count, last, NULL);
         }
-        if (smtpd_data_prepare(s) < 0)
-            return smtpd_bdat_refuse(s, count, 0, NULL);
         smtpd_data_headers(s);
         smtpd_enter_state(s, SMTPD_STATE_BDAT);
     }

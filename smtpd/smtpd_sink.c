@@ -245,33 +245,6 @@ int smtpd_sink_recipient(struct smtpd_session *s, const char *rcpt, const char *
     return qfile_put_str(w, QREC_RCPT, rcpt);
 }
 
-/*
- * A HOLD verdict that came after the queue file was opened (a later RCPT, the
- * DATA stage) cannot be added to an open message: open it again with HOLD and
- * send the recipients again, before any content. The old file is removed.
- */
-int smtpd_sink_before_content(struct smtpd_session *s, struct strbuf *why)
-{
-    struct smtpd_sink *k = s->sink;
-    size_t i;
-
-    if (k == NULL || k->md || !(smtpd_sink_flags(s) & CLEANUP_FLAG_HOLD)
-        || (k->flags & CLEANUP_FLAG_HOLD))
-        return 0;
-    msg_info("%s: hold: opening the message again in the hold queue",
-             cleanup_queue_id(s->cleanup));
-    cleanup_abort(s->cleanup);
-    if (smtpd_sink_open_cleanup(s, why) < 0)
-        return -1;
-    for (i = 0; i < k->nrcpt; i++) {
-        if (cleanup_recipient(s->cleanup, k->rcpt[i], k->orcpt[i], k->notify[i]) < 0) {
-            strbuf_set(why, smtpd_sink_write_error);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 int smtpd_sink_write(struct smtpd_session *s, const void *data, size_t len)
 {
     if (!s->sink->md)
@@ -314,6 +287,8 @@ static int smtpd_sink_finish_cleanup(struct smtpd_session *s, struct strbuf *que
 
     memset(&res, 0, sizeof(res));
     strbuf_set(queue_id, cleanup_queue_id(s->cleanup));
+    /* HOLD or DISCARD from a restriction after the file was opened. */
+    cleanup_add_flags(s->cleanup, smtpd_sink_flags(s));
     if (cleanup_finish(s->cleanup, &res) < 0) {
         msg_warn("%s: lost connection with the cleanup service", queue_id->data);
         cleanup_disconnect(&s->cleanup);

@@ -35,6 +35,7 @@ struct cleanup_client {
     int failed;                 /* the current message is lost (errno value) */
     int content_started;        /* envelope calls are over */
     int sender_sent;
+    int final_flags;            /* HOLD/DISCARD to send with finish */
     char qid[QID_BUFSIZE];
     struct attr_msg *out;       /* the batch being built */
     struct attr_msg *in;        /* replies */
@@ -171,7 +172,7 @@ int cleanup_open(struct cleanup_client *c, int flags, struct strbuf *why)
 
     if (c->in_message)
         msg_panic("cleanup_open: a message is already open");
-    c->failed = c->content_started = c->sender_sent = 0;
+    c->failed = c->content_started = c->sender_sent = c->final_flags = 0;
     c->qid[0] = 0;
     cleanup_batch_reset(c);
     strbuf_reset(&c->content);
@@ -291,6 +292,13 @@ static void cleanup_result_set(struct cleanup_result *res, enum cleanup_status s
     snprintf(res->reply, sizeof(res->reply), "%s", reply);
 }
 
+void cleanup_add_flags(struct cleanup_client *c, int flags)
+{
+    if (!c->in_message)
+        msg_panic("cleanup_add_flags: outside a message");
+    c->final_flags |= flags & (CLEANUP_FLAG_HOLD | CLEANUP_FLAG_DISCARD);
+}
+
 int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
 {
     const char *reason = NULL;
@@ -306,6 +314,8 @@ int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
         errno = c->failed;
         return -1;
     }
+    if (c->final_flags && attr_put_u32(c->out, "add_flags", (uint32_t) c->final_flags) < 0)
+        return cleanup_fail(c, errno);
     if (cleanup_send(c, "finish") < 0)
         return -1;
     if (ipc_recv(c->fd, c->in, CLEANUP_REPLY_FRAME, wait_ms) < 0

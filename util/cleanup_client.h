@@ -71,6 +71,10 @@ int cleanup_recipient(struct cleanup_client *c, const char *recipient, const cha
 /* Content: the message as it will be stored (headers, empty line, body), lines
  * ending in LF, already dot-unstuffed. Any split into calls is allowed. */
 int cleanup_write(struct cleanup_client *c, const void *data, size_t len);
+/* Adds CLEANUP_FLAG_HOLD and/or CLEANUP_FLAG_DISCARD to the open message: a
+ * verdict that came after cleanup_open (a later RCPT, DATA or end-of-data
+ * restriction). They travel with the finish request; other bits are ignored. */
+void cleanup_add_flags(struct cleanup_client *c, int flags);
 /* Ends the message and waits (up to the connect timeout x 10) for the verdict. */
 int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res);
 /* Abandons the message (RSET, client gone, rejected): the file is removed. */

@@ -777,6 +777,23 @@ def test_access_prepend_hold_and_discard(petrel_instance):
 
 
 @need_cleanup
+def test_hold_at_end_of_data(petrel_instance):
+    """A HOLD from smtpd_end_of_data_restrictions, after all content went to
+    cleanup, still puts the message in hold/ and nowhere else, with its queue ID."""
+    port = start(petrel_instance, {
+        "smtpd_end_of_data_restrictions": "check_client_access static:HOLD"})
+    c = greet(port)
+    ehlo(c)
+    code, text = send_message(c, ["a@localhost"], b"Subject: e\r\n\r\nx\r\n.\r\n")
+    assert code == 250, text
+    qid = text[0].split()[-1]
+    held = [p for p in queue_files(petrel_instance, "hold") if os.path.basename(p) == qid]
+    assert len(held) == 1, (qid, queue_files(petrel_instance, "hold"))
+    assert not [p for p in queue_files(petrel_instance) if os.path.basename(p) == qid]
+    c.cmd("QUIT")
+
+
+@need_cleanup
 @pytest.mark.parametrize("trusted", [True, False])
 def test_untrusted_headers_stripped(petrel_instance, trusted):
     port = start(petrel_instance, {
