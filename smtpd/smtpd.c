@@ -27,6 +27,7 @@
  *
  * PARAMETERS
  *	smtpd_banner, myhostname, mail_name, line_length_limit, smtpd_timeout,
+ *	smtpd_min_data_rate,
  *	message_size_limit, message_total_size_limit, smtpd_recipient_limit,
  *	smtpd_hard_error_limit, smtpd_soft_error_limit, smtpd_error_sleep_time,
  *	smtpd_junk_command_limit, smtpd_helo_required, disable_vrfy_command,

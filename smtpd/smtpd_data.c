@@ -5,7 +5,7 @@
  * Only CRLF "." CRLF ends DATA: a bare LF or bare CR never does, whatever
  * smtpd_forbid_bare_newline says, so no payload can smuggle a second message
  * (CVE-2023-51764). Content reaches the sink with LF line ends. Reads run under
- * smtpd_timeout plus an earned deadline (SMTPD_MIN_DATA_RATE). An oversized or
+ * smtpd_timeout plus an earned deadline (smtpd_min_data_rate). An oversized or
  * rejected message is read to its end and dropped; the reply comes after that.
  */
 #include <stdio.h>
@@ -21,9 +21,6 @@
 #include "smtpd.h"
 #include "stream.h"
 
-/* Postfix's smtpd_min_data_rate default: a client that keeps 500 bytes/s flowing
- * is never cut off; a trickle runs out of the smtpd_timeout budget. */
-#define SMTPD_MIN_DATA_RATE 500
 #define SMTPD_DATA_PIECE    8192        /* content line pieces */
 #define SMTPD_BDAT_PIECE    65536
 
@@ -167,7 +164,8 @@ int smtpd_data_receive(struct smtpd_session *s)
     s->where = "DATA";
     s->sink_error = 0;
     smtpd_data_headers(s);
-    stream_set_deadline(s->client, (int) (var_smtpd_timeout * 1000), SMTPD_MIN_DATA_RATE);
+    stream_set_deadline(s->client, (int) (var_smtpd_timeout * 1000),
+                        (int) var_smtpd_min_data_rate);
     for (;;) {
         n = stream_read_line(s->client, &line, SMTPD_DATA_PIECE, &eol);
         if (n < 0 || eol == STREAM_EOL_NONE) {
@@ -309,7 +307,8 @@ static int smtpd_bdat_refuse(struct smtpd_session *s, long long count, int last,
 {
     int rc;
 
-    stream_set_deadline(s->client, (int) (var_smtpd_timeout * 1000), SMTPD_MIN_DATA_RATE);
+    stream_set_deadline(s->client, (int) (var_smtpd_timeout * 1000),
+                        (int) var_smtpd_min_data_rate);
     rc = smtpd_bdat_skip(s, count);
     stream_clear_deadline(s->client);
     if (rc < 0) {
@@ -362,7 +361,8 @@ int smtpd_bdat_receive(struct smtpd_session *s, const struct smtp_cmd *cmd)
     }
     if (buf == NULL)
         buf = xmalloc(SMTPD_BDAT_PIECE);
-    stream_set_deadline(s->client, (int) (var_smtpd_timeout * 1000), SMTPD_MIN_DATA_RATE);
+    stream_set_deadline(s->client, (int) (var_smtpd_timeout * 1000),
+                        (int) var_smtpd_min_data_rate);
     for (left = count; left > 0;) {
         size_t want = left > SMTPD_BDAT_PIECE ? SMTPD_BDAT_PIECE : (size_t) left;
         ssize_t n = stream_read(s->client, buf, want);

@@ -347,6 +347,7 @@ int var_smtpd_helo_required;
 char *var_smtpd_helo_restrictions;
 long long var_smtpd_history_flush_threshold;
 long long var_smtpd_junk_command_limit;
+long long var_smtpd_min_data_rate;
 char *var_smtpd_log_access_permit_actions;
 char *var_smtpd_milter_maps;
 char *var_smtpd_milters;
@@ -1092,6 +1093,8 @@ const struct param_def param_table[] = {
      "Milters per client address."},
     {"smtpd_milters", PARAM_STR, "", 0, 0, &var_smtpd_milters,
      "Milters for mail that arrives by SMTP."},
+    {"smtpd_min_data_rate", PARAM_INT, "500", 1, 0, &var_smtpd_min_data_rate,
+     "Bytes per second a client must keep flowing in DATA/BDAT to earn more time."},
     {"smtpd_noop_commands", PARAM_STR, "", 0, 0, &var_smtpd_noop_commands,
      "Commands answered with 250 and otherwise ignored."},
     {"smtpd_null_access_lookup_key", PARAM_STR, "<>", 0, 0, &var_smtpd_null_access_lookup_key,

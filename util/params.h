@@ -330,6 +330,7 @@ extern long long var_smtpd_junk_command_limit;
 extern char *var_smtpd_log_access_permit_actions;
 extern char *var_smtpd_milter_maps;
 extern char *var_smtpd_milters;
+extern long long var_smtpd_min_data_rate;
 extern char *var_smtpd_noop_commands;
 extern char *var_smtpd_null_access_lookup_key;
 extern int var_smtpd_peername_lookup;
