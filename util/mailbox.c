@@ -568,20 +568,50 @@ static int mailbox_kernel_lock(int fd, int bit, struct strbuf *why)
 
 /* --- mbox: open and write --------------------------------------------------- */
 
+/* Why safe_file refused or failed to open the mbox, without repeating its name. */
+static void mailbox_open_reason(int err, const char *op, struct strbuf *why)
+{
+    strbuf_reset(why);
+    switch (err) {
+    case ELOOP:
+        strbuf_puts(why, "file is a symbolic link");
+        break;
+    case EMLINK:
+        strbuf_puts(why, "file has more than one link");
+        break;
+    case EISDIR:
+        strbuf_puts(why, "file is a directory");
+        break;
+    case EINVAL:
+        strbuf_puts(why, "file is not a regular file");
+        break;
+    case EPERM:
+        strbuf_puts(why, "file is not owned by recipient");
+        break;
+    default:
+        strbuf_printf(why, "%s: %s", op, strerror(err));
+        break;
+    }
+}
+
 /* Opens (or creates, 0600) the mbox: a regular file, one link, our own. */
 static int mailbox_mbox_open(const char *path, struct stat *st, struct strbuf *why)
 {
+    const char *op = "open";
     int fd = -1, tries, err;
 
     for (tries = 0; tries < MAILBOX_OPEN_TRIES; tries++) {
-        fd = safe_file_open(AT_FDCWD, path, O_WRONLY | O_APPEND, geteuid(), st, why);
+        op = "open";
+        fd = safe_file_open(AT_FDCWD, path, O_WRONLY | O_APPEND, geteuid(), st, NULL);
         if (fd >= 0 || errno != ENOENT)
             break;
-        fd = safe_file_create(AT_FDCWD, path, O_WRONLY | O_APPEND, 0600, why);
+        op = "create";
+        fd = safe_file_create(AT_FDCWD, path, O_WRONLY | O_APPEND, 0600, NULL);
         if (fd >= 0) {
             if (fstat(fd, st) < 0) {
                 err = errno;
                 (void) close(fd);
+                mailbox_open_reason(err, "fstat", why);
                 errno = err;
                 return -1;
             }
@@ -591,10 +621,10 @@ static int mailbox_mbox_open(const char *path, struct stat *st, struct strbuf *w
             break;
         /* Someone else created it meanwhile: open theirs, with the checks. */
     }
-    if (fd < 0 && errno == EPERM) {
-        strbuf_reset(why);
-        strbuf_printf(why, "destination %s is not owned by recipient", path);
-        errno = EPERM;
+    if (fd < 0) {
+        err = errno;
+        mailbox_open_reason(err, op, why);
+        errno = err;
     }
     return fd;
 }
