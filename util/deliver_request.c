@@ -92,11 +92,18 @@ void deliver_format_delay(struct strbuf *out, long sec, long usec, int max_digit
     if (digits == 0) {
         snprintf(num, sizeof(num), "%lld", rounded);
     } else {
-        long long scale = 1;
+        long long scale = 1, frac;
+        char fbuf[8];
 
         for (i = 0; i < digits; i++)
             scale *= 10;
-        snprintf(num, sizeof(num), "%lld.%0*lld", rounded / scale, digits, rounded % scale);
+        frac = rounded % scale;
+        for (i = digits - 1; i >= 0; i--) {
+            fbuf[i] = (char) ('0' + frac % 10);
+            frac /= 10;
+        }
+        fbuf[digits] = 0;
+        snprintf(num, sizeof(num), "%lld.%s", rounded / scale, fbuf);
         len = strlen(num);
         while (len > 0 && num[len - 1] == '0')
             num[--len] = 0;
