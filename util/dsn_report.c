@@ -264,7 +264,7 @@ static void dsn_put_human_rcpts(struct strbuf *out, struct strbuf *tmp,
         (void) strbuf_puts(tmp, "<");
         dsn_put_clean(tmp, rc->address);
         (void) strbuf_puts(tmp, ">");
-        if (rc->orig_rcpt && *rc->orig_rcpt && strcmp(rc->orig_rcpt, rc->address) != 0) {
+        if (rc->orig_rcpt && *rc->orig_rcpt && strcasecmp(rc->orig_rcpt, rc->address) != 0) {
             (void) strbuf_puts(tmp, " (expanded from <");
             dsn_put_clean(tmp, rc->orig_rcpt);
             (void) strbuf_puts(tmp, ">)");
