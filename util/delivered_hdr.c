@@ -42,6 +42,9 @@ static void delivered_hdr_emit(void *ctx, const char *text, size_t len, int trun
     while (vlen > 0 && (f.value[vlen - 1] == ' ' || f.value[vlen - 1] == '\t'
                         || f.value[vlen - 1] == '\n' || f.value[vlen - 1] == '\r'))
         vlen--;
+    /* A NUL would make the value compare as its prefix: not an address. */
+    if (memchr(f.value, 0, vlen) != NULL)
+        return;
     v = xstrndup(f.value, vlen);
     for (i = 0; i < vlen; i++)
         if (v[i] >= 'A' && v[i] <= 'Z')

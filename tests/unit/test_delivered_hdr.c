@@ -100,6 +100,19 @@ static void test_find(void **state)
     assert_false(delivered_hdr_find(dh, "late@example.org"));
     delivered_hdr_free(&dh);
 
+    /* A value with a NUL is no address (it would match its prefix). */
+    {
+        static const char nul[] = "Delivered-To: a@example.org\0x\nSubject: x\n\n";
+        struct deliver_request req;
+
+        make_request(&req, nul, sizeof(nul) - 1);
+        dh = delivered_hdr_read(&req);
+        close(req.fd);
+        assert_non_null(dh);
+        assert_false(delivered_hdr_find(dh, "a@example.org"));
+        delivered_hdr_free(&dh);
+    }
+
     /* No headers at all, and no final newline. */
     dh = read_headers("Delivered-To: last@example.org");
     assert_true(delivered_hdr_find(dh, "last@example.org"));
