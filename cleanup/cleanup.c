@@ -55,6 +55,7 @@
 #include "queue_path.h"
 #include "safe_file.h"
 #include "server.h"
+#include "stats.h"
 
 #define CLEANUP_MAX_FRAME    (256 * 1024)       /* client batches are about 64 KiB */
 #define CLEANUP_MAX_ATTRS    8192
@@ -404,6 +405,8 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
         cleanup_error(st, CLEANUP_STAT_RCPT, "550 5.1.0 Error: no recipients specified");
     if (st->errs) {
         qfile_abort(&st->w);
+        if (st->reason.data[0] == '5')
+            stats_count(STATS_MESSAGES_REJECTED, 1);
         r = cleanup_reply(fd, out, st->reason.data[0] == '5' ? IPC_STATUS_REJECT
                           : IPC_STATUS_DEFER, st->reason.data, NULL, 0, 0);
         cleanup_state_reset(st);
@@ -445,6 +448,13 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
         if (!held)
             cleanup_trigger_qmgr();
     }
+    stats_count(discarded ? STATS_MESSAGES_DISCARDED : STATS_MESSAGES_RECEIVED, 1);
+    if (!discarded) {
+        stats_count(STATS_RECIPIENTS_ACCEPTED, (uint64_t) st->nrcpt);
+        stats_count(STATS_BYTES_RECEIVED, st->content_len);
+    }
+    if (held)
+        stats_count(STATS_MESSAGES_HELD, 1);
     r = cleanup_reply(fd, out, IPC_STATUS_OK, NULL, NULL, held, discarded);
     cleanup_state_reset(st);
     return r;

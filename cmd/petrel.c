@@ -28,6 +28,8 @@ static const struct subcommand {
     {"check", petrel_check_main, "validate the whole configuration"},
     {"conf", petrel_conf_main, "print or edit parameters (-n, -d, -e NAME=VALUE)"},
     {"map", petrel_map_main, "build, query or delete in a lookup table"},
+    {"queue", petrel_queue_main, "list, show, delete, hold, release, requeue, bounce, shape"},
+    {"stats", petrel_stats_main, "message and delivery counters (--json, --prometheus)"},
     {NULL, NULL, NULL},
 };
 

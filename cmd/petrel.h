@@ -10,5 +10,7 @@ int petrel_control_main(int argc, char **argv);  /* start start-fg stop abort re
 int petrel_check_main(int argc, char **argv);    /* check */
 int petrel_conf_main(int argc, char **argv);     /* conf */
 int petrel_map_main(int argc, char **argv);      /* map */
+int petrel_queue_main(int argc, char **argv);    /* queue */
+int petrel_stats_main(int argc, char **argv);    /* stats */
 
 #endif

@@ -37,6 +37,7 @@
 #include "params.h"
 #include "resolve.h"
 #include "smtpd_check.h"
+#include "stats.h"
 #include "strbuf.h"
 
 #define CHECK_DUNNO     0
@@ -397,6 +398,8 @@ static void check_log(struct check_ctx *c, const char *whatsup, const char *text
         strbuf_printf(&line, " helo=<%s>", st->helo_name);
     msg_info("%s", line.data);
     strbuf_release(&line);
+    if (strcmp(whatsup, "reject") == 0)
+        stats_count_reject(c->e->where);
 }
 
 /* Formats "CODE DSN text" into buf (size 512): printable, at most 510 bytes,

@@ -19,6 +19,7 @@
 #include "params.h"
 #include "server.h"
 #include "smtpd.h"
+#include "stats.h"
 
 /* --- EHLO keywords --------------------------------------------------------- */
 
@@ -276,6 +277,8 @@ static int smtpd_rcpt_proceed(struct smtpd_session *s, const struct smtp_cmd *cm
     if (s->rcpt_count++ == 0)
         s->first_rcpt = xstrdup(rcpt.address.data);
     smtpd_enter_state(s, SMTPD_STATE_RCPT);
+    if (!s->standalone)
+        stats_count(STATS_RECIPIENTS_ACCEPTED, 1);
     smtpd_reply(s, "250 2.1.5 Ok");
     ret = 0;
 done:

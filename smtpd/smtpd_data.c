@@ -19,6 +19,7 @@
 #include "mymalloc.h"
 #include "params.h"
 #include "smtpd.h"
+#include "stats.h"
 #include "stream.h"
 
 #define SMTPD_DATA_PIECE    8192        /* content line pieces */
@@ -132,6 +133,8 @@ static int smtpd_message_end(struct smtpd_session *s, int bdat)
             /* A delivered message forgives earlier errors (Postfix). */
             s->error_count = 0;
             s->junk_cmds = 0;
+            if (!s->standalone)
+                stats_count(STATS_MESSAGES_RECEIVED, 1);
             if (bdat)
                 smtpd_reply(s, "250 2.0.0 Ok: %lld bytes queued as %s", s->act_size, qid.data);
             else

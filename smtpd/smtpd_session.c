@@ -21,6 +21,7 @@
 #include "mymalloc.h"
 #include "params.h"
 #include "smtpd.h"
+#include "stats.h"
 #include "stream.h"
 
 static int smtpd_unknown_slot(void);
@@ -433,6 +434,10 @@ static void smtpd_command_loop(struct smtpd_session *s)
 void smtpd_session_run(struct smtpd_session *s)
 {
     msg_info("connect from %s", s->namaddr);
+    if (!s->standalone) {
+        stats_set_service(s->service);
+        stats_count(STATS_CONNECTIONS, 1);
+    }
     stream_set_timeout(s->client, (int) (var_smtpd_timeout * 1000));
     s->check.client_name = s->name;
     s->check.client_addr = s->addr;
