@@ -287,6 +287,7 @@ def test_unwritable_mailbox_defers_then_delivers(petrel_instance):
 
 TRANSPORT = ("err@example.org error:5.7.1 Mailbox closed by policy\n"
              "later@example.org retry:4.3.2 Try again tomorrow\n"
+             "hard@example.org retry:5.1.1 Retry never bounces\n"
              "soft@example.org error:4.4.0 Temporarily closed\n"
              "gone@example.org discard:silently\n"
              "plain@example.org error:\n")
@@ -295,13 +296,16 @@ TRANSPORT = ("err@example.org error:5.7.1 Mailbox closed by policy\n"
 def test_error_retry_and_discard_transports(petrel_instance):
     inst = petrel_instance
     start(inst, transport=TRANSPORT)
-    send(inst, ["err@example.org", "later@example.org", "soft@example.org",
+    send(inst, ["err@example.org", "later@example.org", "hard@example.org", "soft@example.org",
                 "gone@example.org", "plain@example.org"], sender="")
     line = delivery_line(inst, "err@example.org", "bounced")
     assert "relay=none" in line and "dsn=5.7.1" in line, line
     assert "(Mailbox closed by policy)" in line, line
     line = delivery_line(inst, "later@example.org", "deferred")
     assert "dsn=4.3.2" in line and "(Try again tomorrow)" in line, line
+    # The retry service always defers: its class is 4 whatever the text says.
+    line = delivery_line(inst, "hard@example.org", "deferred")
+    assert "dsn=4.1.1" in line and "(Retry never bounces)" in line, line
     line = delivery_line(inst, "soft@example.org", "deferred")
     assert "dsn=4.4.0" in line and "(Temporarily closed)" in line, line
     line = delivery_line(inst, "gone@example.org", "sent")
@@ -309,7 +313,7 @@ def test_error_retry_and_discard_transports(petrel_instance):
     # "error:" without a nexthop is the recipient domain, bounced with 5.0.0.
     line = delivery_line(inst, "plain@example.org", "bounced")
     assert "dsn=5.0.0" in line and "(example.org)" in line, line
-    for name in ("err", "later", "soft", "gone", "plain"):
+    for name in ("err", "later", "hard", "soft", "gone", "plain"):
         assert not os.path.exists(os.path.join(base_dir(inst), "example.org", name))
 
 
