@@ -42,31 +42,67 @@ struct userbox_job {
     const struct deliver_request *req;
     const char *prepend;
     off_t limit;
+    int spool;                  /* in mail_spool_directory */
 };
+
+/* mailbox_delivery_lock without "dotlock": in a spool directory the user may
+ * not write to, a dot-lock cannot be made and fcntl is what protects the
+ * mailbox (Postfix lets the dot-lock fail there, too). */
+static void userbox_spool_locks(const char *locks, struct strbuf *out)
+{
+    const char *p = locks;
+
+    while (*p) {
+        size_t n;
+
+        p += strspn(p, ", \t");
+        n = strcspn(p, ", \t");
+        if (n > 0 && !(n == 7 && strncmp(p, "dotlock", 7) == 0)) {
+            if (out->len)
+                strbuf_puts(out, ", ");
+            strbuf_append(out, p, n);
+        }
+        p += n;
+    }
+}
 
 static int userbox_child(void *arg, int fd)
 {
     struct userbox_job *j = arg;
     enum deliver_status status;
-    struct strbuf why;
-    char dsn[8] = "4.3.0";
+    struct strbuf why, locks;
+    char dsn[8] = "4.3.0", *dir, *slash;
 
     strbuf_init(&why, 128, STRBUF_UNLIMITED);
+    strbuf_init(&locks, 64, STRBUF_UNLIMITED);
+    strbuf_puts(&locks, var_mailbox_delivery_lock);
+    if (j->spool) {
+        dir = strdupa(j->path);
+        if ((slash = strrchr(dir, '/')) != NULL && slash > dir) {
+            *slash = 0;
+            if (access(dir, W_OK) < 0) {
+                strbuf_reset(&locks);
+                userbox_spool_locks(var_mailbox_delivery_lock, &locks);
+            }
+        }
+    }
     if (mailbox_path_is_maildir(j->path))
         status = mailbox_maildir_deliver(j->path, j->req, j->prepend, j->limit, dsn, &why);
     else
-        status = mailbox_mbox_deliver(j->path, j->req, j->prepend, var_mailbox_delivery_lock,
-                                      j->limit, dsn, &why);
+        status = mailbox_mbox_deliver(j->path, j->req, j->prepend, locks.data, j->limit, dsn,
+                                      &why);
     (void) privs_put_outcome(fd, status, dsn, why.data);
     strbuf_release(&why);
+    strbuf_release(&locks);
     return 0;
 }
 
-enum deliver_status userbox_write_as(const struct local_state *st, const struct local_user *as,
-                                     const char *path, const char *prepend, off_t limit,
-                                     char dsn[8], struct strbuf *text)
+static enum deliver_status userbox_write(const struct local_state *st,
+                                         const struct local_user *as, const char *path,
+                                         const char *prepend, off_t limit, int spool,
+                                         char dsn[8], struct strbuf *text)
 {
-    struct userbox_job job = {path, st->rq->req, prepend, limit};
+    struct userbox_job job = {path, st->rq->req, prepend, limit, spool};
     struct strbuf out, why;
     enum deliver_status status = DELIVER_DEFER;
     int rc;
@@ -85,6 +121,13 @@ enum deliver_status userbox_write_as(const struct local_state *st, const struct 
     strbuf_release(&out);
     strbuf_release(&why);
     return status;
+}
+
+enum deliver_status userbox_write_as(const struct local_state *st, const struct local_user *as,
+                                     const char *path, const char *prepend, off_t limit,
+                                     char dsn[8], struct strbuf *text)
+{
+    return userbox_write(st, as, path, prepend, limit, 0, dsn, text);
 }
 
 /* A missing spool mailbox: root creates it for the user, never following a
@@ -197,8 +240,8 @@ int userbox_deliver(struct local_state st, const struct passwd *pw)
     if (*var_home_mailbox == 0)
         userbox_spool_create(path.data, pw);
     local_prepend(&st, 1, 1, &prepend);
-    status = userbox_write_as(&st, &user, path.data, prepend.data,
-                              (off_t) var_mailbox_size_limit, dsn, &text);
+    status = userbox_write(&st, &user, path.data, prepend.data, (off_t) var_mailbox_size_limit,
+                           *var_home_mailbox == 0, dsn, &text);
     local_result(&st, status, dsn, "%s", text.data);
   out:
     strbuf_release(&path);
