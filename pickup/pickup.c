@@ -18,8 +18,9 @@
  * NEVER
  *	Never crashes on a bad file: one that fails the queue file reader, or that
  *	cleanup rejects, is logged and moved to corrupt/. Never removes a
- *	submission that cleanup did not accept; a temporary failure ends the scan
- *	and the file is tried again at the next wake-up.
+ *	submission that cleanup did not accept; a message cleanup defers is
+ *	tried again at the next wake-up, and an unreachable cleanup service ends
+ *	the scan.
  *
  * PARAMETERS
  *	queue_directory, mail_owner, ipc_timeout.
@@ -51,7 +52,9 @@
 #define PICKUP_CHUNK            65536
 #define PICKUP_READY_MODE       0444    /* petrel-drop's "complete" mark */
 
-enum pickup_result { PICKUP_DONE, PICKUP_CORRUPT, PICKUP_RETRY };
+/* RETRY: the cleanup service is unreachable, so the scan ends; SKIP: cleanup
+ * deferred this one message (e.g. a 4xx header check), so the scan goes on. */
+enum pickup_result { PICKUP_DONE, PICKUP_CORRUPT, PICKUP_RETRY, PICKUP_SKIP };
 
 static struct cleanup_client *pickup_cleanup;
 static uid_t pickup_owner_uid;
@@ -275,7 +278,7 @@ static enum pickup_result pickup_deliver(int dirfd, int fd, struct pickup_file *
         return PICKUP_CORRUPT;
     default:
         msg_warn("maildrop/%s: cleanup deferred it: %s", pf->name, res.reply);
-        return PICKUP_RETRY;
+        return PICKUP_SKIP;
     }
 }
 

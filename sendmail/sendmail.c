@@ -78,6 +78,7 @@ struct sendmail_opts {
     const char *envid;          /* -V */
     unsigned qflags;            /* -B 8BITMIME */
     int flush;                  /* -q */
+    int queue_interval;         /* -q1h: a queue run interval, which we do not keep */
 };
 
 static _Noreturn void sendmail_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -539,9 +540,12 @@ static void sendmail_parse_options(int argc, char **argv, struct sendmail_opts *
                 o->ignore_dots = 1;
             break;              /* every other -oXXX: accepted and ignored */
         case 'q':
-            /* -q flushes; -qR/-qS (per site) flush everything; -q1h (interval) is ignored. */
+            /* -q flushes; -qR/-qS (per site) flush everything; -q1h (interval) is
+             * ignored as in Postfix (queue_run_delay sets it): nothing to do, exit 0. */
             if (optarg == NULL || *optarg == 'R' || *optarg == 'S')
                 o->flush = 1;
+            else
+                o->queue_interval = 1;
             break;
         case 't':
             o->extract = 1;
@@ -576,6 +580,8 @@ int main(int argc, char **argv)
     msg_init(name);
     opterr = 1;
     sendmail_parse_options(argc, argv, &o);
+    if (o.queue_interval && !o.flush)
+        return EX_OK;
     if (o.flush)
         o.mode = MODE_FLUSH;
     config_load();

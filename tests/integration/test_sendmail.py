@@ -417,3 +417,31 @@ def test_q_without_qmgr_reports_it(inst):
     # petrel flush: no qmgr is configured in this master.cf.
     assert r.returncode != 0
     assert b"qmgr" in r.stderr or b"not running" in r.stderr
+
+
+def test_q_interval_is_accepted_and_ignored(inst):
+    """sendmail -q1h (a queue run interval) does nothing and succeeds, as in Postfix."""
+    r = sendmail(inst, ["-q1h"])
+    assert r.returncode == 0, r.stderr
+    assert maildrop(inst) == []
+
+
+def test_deferred_submission_does_not_hold_up_the_others(inst):
+    """A submission cleanup defers (a 4xx header check) stays in maildrop/ for the
+    next scan; the ones after it are still collected."""
+    checks = os.path.join(inst.config_dir, "header_checks")
+    with open(checks, "w") as f:
+        f.write("/^Subject: later/ REJECT 4.7.1 try again later\n")
+    inst.main_cf["header_checks"] = "regexp:" + checks
+    inst.write_main_cf()
+    assert sendmail(inst, ["bob@example.test"], b"Subject: later\r\n\r\nfirst\r\n").returncode == 0
+    assert sendmail(inst, ["bob@example.test"], b"Subject: now\r\n\r\nsecond\r\n").returncode == 0
+    assert len(maildrop(inst)) == 2
+    program("pickup", "pickup")
+    program("cleanup", "cleanup")
+    inst.start()
+    assert wait_for(lambda: len(maildrop(inst)) == 1
+                    and len(queue_files(inst.queue_dir, "incoming")) == 1, timeout=10), inst.log()
+    q = parse_qfile(queue_files(inst.queue_dir, "incoming")[0])
+    assert q["content"].endswith(b"\nsecond\n")
+    assert inst.wait_log(r"cleanup deferred it: 4\d\d 4\.7\.1 try again later"), inst.log()
