@@ -166,8 +166,8 @@ static int queue_parse(int argc, char **argv, struct queue_opts *o)
     o->filter = queue_filter_new();
     o->buckets = 10;
     o->bucket_minutes = 5;
-    optind = 1;
-    while (rc == 0 && (ch = getopt_long(argc, argv, "+h", queue_longopts, NULL)) != -1) {
+    optind = 0;                 /* GNU getopt: forget petrel.c's "+" (options after operands) */
+    while (rc == 0 && (ch = getopt_long(argc, argv, "h", queue_longopts, NULL)) != -1) {
         switch (ch) {
         case OPT_FROM:
             rc = queue_add_filter(o, "from", optarg);

@@ -101,7 +101,7 @@ static struct queue_filter *showq_request(int fd, int *json, struct strbuf *why)
     size_t len;
     ssize_t n;
 
-    if (ipc_recv(fd, m, SHOWQ_MAX_FRAME, SHOWQ_REQUEST_TIMEOUT_MS) <= 0) {
+    if (ipc_recv(fd, m, SHOWQ_MAX_FRAME, SHOWQ_REQUEST_TIMEOUT_MS) < 0) {
         strbuf_printf(why, "receive request: %s", strerror(errno ? errno : EPIPE));
         goto out;
     }

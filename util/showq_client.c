@@ -62,7 +62,7 @@ int showq_client_list(const char *path, int json, char *const *filters, size_t n
     }
     for (pieces = 0; pieces < SHOWQ_MAX_PIECES; pieces++) {
         attr_msg_reset(m);
-        if (ipc_recv(fd, m, SHOWQ_MAX_FRAME, timeout_ms) <= 0) {
+        if (ipc_recv(fd, m, SHOWQ_MAX_FRAME, timeout_ms) < 0) {
             err = errno ? errno : EPIPE;
             strbuf_printf(why, "showq service %s: %s", sock.data,
                           err == ETIMEDOUT ? "timed out" : strerror(err));
