@@ -514,6 +514,7 @@ static int deliver_report_common(struct deliver_request *req, int conn_fd, int r
     struct deliver_priv *p = req->priv;
     struct strbuf clean, line;
     struct timeval now;
+    char soft_dsn[16];
     int rc;
 
     if (p == NULL || rcpt_index < 0 || rcpt_index >= req->rcpt_count)
@@ -524,6 +525,12 @@ static int deliver_report_common(struct deliver_request *req, int conn_fd, int r
         msg_panic("deliver_report: dsn \"%s\" does not fit status %s", dsn,
                   deliver_status_word(status));
     p->reported[rcpt_index] = 1;
+    /* soft_bounce: the safety net keeps in the queue what would bounce (Postfix). */
+    if (status == DELIVER_BOUNCE && var_soft_bounce) {
+        snprintf(soft_dsn, sizeof(soft_dsn), "4%s", dsn + 1);
+        dsn = soft_dsn;
+        status = DELIVER_DEFER;
+    }
     strbuf_init(&clean, 256, STRBUF_UNLIMITED);
     deliver_clean_text(&clean, text, DELIVER_TEXT_MAX);
     if (log) {

@@ -226,6 +226,17 @@ def test_unknown_recipient_bounces(petrel_instance):
     assert not os.path.exists(os.path.join(base_dir(inst), "example.org", "nobody"))
 
 
+def test_soft_bounce_keeps_mail_queued(petrel_instance):
+    """soft_bounce = yes: what would bounce is deferred with a 4.X.Y code and stays queued."""
+    inst = petrel_instance
+    start(inst, extra={"soft_bounce": "yes"})
+    send(inst, ["nobody@example.org"])
+    line = delivery_line(inst, "nobody@example.org", "deferred")
+    assert "dsn=4.1.1" in line and '(unknown user: "nobody@example.org")' in line, line
+    assert "status=bounced" not in inst.log()
+    assert not queue_empty(inst)
+
+
 def test_delivered_to_loop_bounces(petrel_instance):
     inst = petrel_instance
     start(inst)
