@@ -2,19 +2,20 @@
 again while qmgr, the delivery agents and master are killed with SIGKILL.
 
 Ten client threads send 300 messages over SMTP (30 each), every message to two
-virtual mailboxes, each with a Message-ID of its own (a message that did not get
-250 is sent again under a new Message-ID, so its first attempt, which may or may
-not have been queued, is never confused with the retry). While they run, the
-test kills, at fixed points of progress (at 30, 70, ... 230 accepted messages) and in an
-order shuffled by a seeded random generator: qmgr twice, the virtual delivery
-agent twice and master twice (after which it waits for master's workers to go
-and starts it again). Right after each kill it records which recipients are
+virtual mailboxes (and, as root, to a local user's ~/Maildir/), each with a
+Message-ID of its own (a message that did not get 250 is sent again under a new
+Message-ID, so its first attempt, which may or may not have been queued, is never
+confused with the retry). While they run, the test kills, at fixed points of
+progress (every 30 accepted messages from 30) and in an order shuffled by a
+seeded random generator: qmgr twice, the virtual delivery agent twice, local
+twice (as root) and master twice (after which it waits for master's workers to
+go and starts it again). Right after each kill it records which recipients are
 marked done: every message whose "removed" line is in the log and the D records
 of a few files in active/ (read with the qfile-dump helper), together with how
 many copies of each such (message, recipient) the Maildirs hold at that moment.
 
 At the end, once the queue is empty, it asserts:
-  1. every message that got 250 is in both Maildirs at least once;
+  1. every message that got 250 is in every recipient's Maildir at least once;
   2. no recipient that was marked done got another copy afterwards: its count in
      the Maildir equals the count recorded when it was seen done (duplicates of
      finished recipients: 0);
@@ -25,10 +26,12 @@ allowed (at-least-once delivery, as in Postfix) and reported in the output.
 import email.parser
 import json
 import os
+import pwd
 import random
 import re
 import signal
 import smtplib
+import string
 import subprocess
 import threading
 
@@ -39,13 +42,27 @@ VUID = 5000 if ROOT else os.getuid()
 VGID = 5000 if ROOT else os.getgid()
 CLIENTS = 10
 PER_CLIENT = 30
-RCPTS = ("r1@example.org", "r2@example.org")
-KILL_EVERY = 40                 # accepted messages between kills
+VIRTUAL_RCPTS = ("r1@example.org", "r2@example.org")
+KILL_EVERY = 30                 # accepted messages between kills
 SNAPSHOT_FILES = 3              # queue files read per snapshot
 ATTEMPTS = 200                  # per message, so a broken server cannot hang a client
 
 
-def start(inst):
+def add_local_user(inst):
+    """As root: a user with a home inside the instance, for local delivery."""
+    name = "pc" + "".join(random.choice(string.ascii_lowercase) for _ in range(7))
+    home = os.path.join(inst.base, "home", name)
+    os.makedirs(os.path.dirname(home), mode=0o755, exist_ok=True)
+    subprocess.run(["useradd", "-M", "-d", home, "-s", "/bin/sh", "-U", name],
+                   check=True, timeout=30, capture_output=True)
+    os.makedirs(home)
+    pw = pwd.getpwnam(name)
+    os.chown(home, pw.pw_uid, pw.pw_gid)
+    os.chmod(home, 0o700)
+    return name, home
+
+
+def start(inst, local_rcpt):
     base = os.path.join(inst.base, "vmail")
     os.makedirs(os.path.join(base, "example.org"), exist_ok=True)
     if ROOT:
@@ -53,11 +70,12 @@ def start(inst):
             os.chown(d, VUID, VGID)
     maps = os.path.join(inst.base, "vmailbox")
     with open(maps, "w") as f:
-        for r in RCPTS:
+        for r in VIRTUAL_RCPTS:
             f.write("%s example.org/%s/\n" % (r, r.split("@")[0]))
     inst.write_main_cf({
         "myhostname": "mx.example.com", "mydomain": "example.com",
-        "myorigin": "example.com", "mydestination": "localhost",
+        "myorigin": "example.com", "mydestination": "localhost, example.com",
+        "alias_maps": "", "local_recipient_maps": "", "home_mailbox": "Maildir/",
         "virtual_mailbox_domains": "example.org",
         "virtual_mailbox_base": base,
         "virtual_mailbox_maps": "texthash:" + maps,
@@ -75,7 +93,8 @@ def start(inst):
         + "cleanup unix n - n - 0 cleanup\n"
         "qmgr unix n - n 300 1 qmgr\n"
         "virtual unix - n n - - virtual\n"
-        "bounce unix - - n - 0 bounce\n")
+        "bounce unix - - n - 0 bounce\n"
+        + ("local unix - n n - - local\n" if local_rcpt else ""))
     inst.start()
     inst.smtp_port = port
 
@@ -90,22 +109,23 @@ def program_of(pid):
 class Clients:
     """The sending side: which Message-IDs got 250."""
 
-    def __init__(self, port):
+    def __init__(self, port, rcpts):
         self.port = port
+        self.rcpts = rcpts
         self.lock = threading.Lock()
         self.accepted = []
         self.unconfirmed = 0
         self.errors = []
 
     def send_one(self, msgid):
-        body = ("From: crash@client.test\r\nTo: r1@example.org, r2@example.org\r\n"
+        body = ("From: crash@client.test\r\nTo: %s\r\n"
                 "Subject: crash test\r\nMessage-ID: <%s>\r\n\r\nbody of %s\r\n"
-                % (msgid, msgid))
+                % (", ".join(self.rcpts), msgid, msgid))
         with smtplib.SMTP("127.0.0.1", self.port, timeout=15) as s:
             s.ehlo("client.test")
             if s.mail("crash@client.test")[0] != 250:
                 return False
-            for r in RCPTS:
+            for r in self.rcpts:
                 if s.rcpt(r)[0] != 250:
                     return False
             code, _ = s.data(body.encode())
@@ -143,12 +163,11 @@ class Clients:
             return len(self.accepted)
 
 
-def maildir_counts(inst):
-    """{(message-id, recipient): copies} over both Maildirs (new/ and cur/)."""
+def maildir_counts(maildirs):
+    """{(message-id, recipient): copies} over every Maildir (new/ and cur/)."""
     parser = email.parser.BytesHeaderParser()
     counts = {}
-    for r in RCPTS:
-        top = os.path.join(inst.base, "vmail", "example.org", r.split("@")[0])
+    for r, top in maildirs.items():
         for sub in ("new", "cur"):
             d = os.path.join(top, sub)
             if not os.path.isdir(d):
@@ -227,17 +246,32 @@ def kill_one(inst, victim):
 
 def test_crash_loses_nothing(petrel_instance):
     inst = petrel_instance
-    start(inst)
-    rng = random.Random(4)
+    local_user = add_local_user(inst) if ROOT else None
+    try:
+        run_crash_test(inst, local_user)
+    finally:
+        if local_user:
+            subprocess.run(["userdel", local_user[0]], timeout=30, capture_output=True)
+
+
+def run_crash_test(inst, local_user):
+    rcpts = list(VIRTUAL_RCPTS)
+    maildirs = {r: os.path.join(inst.base, "vmail", "example.org", r.split("@")[0])
+                for r in VIRTUAL_RCPTS}
     victims = ["qmgr", "qmgr", "virtual", "virtual", "master", "master"]
-    rng.shuffle(victims)
-    clients = Clients(inst.smtp_port)
+    if local_user:
+        rcpts.append(local_user[0] + "@example.com")
+        maildirs[rcpts[-1]] = os.path.join(local_user[1], "Maildir")
+        victims += ["local", "local"]
+    start(inst, local_user)
+    random.Random(4).shuffle(victims)
+    clients = Clients(inst.smtp_port, rcpts)
     threads = [threading.Thread(target=clients.run, args=(n,), daemon=True)
                for n in range(CLIENTS)]
     for t in threads:
         t.start()
 
-    snapshots = []              # (marks, removed, Maildir counts) before each kill
+    snapshots = []              # (marks, removed, Maildir counts) after each kill
     hits = []
     for k, victim in enumerate(victims):
         target = 30 + k * KILL_EVERY
@@ -248,7 +282,7 @@ def test_crash_loses_nothing(petrel_instance):
         # Done marks seen at any moment are final, so the snapshot may follow
         # the kill; it stays short so the next kill still meets traffic.
         marks, removed = done_marks(inst)
-        snapshots.append((marks, removed, maildir_counts(inst)))
+        snapshots.append((marks, removed, maildir_counts(maildirs)))
 
     for t in threads:
         t.join(timeout=300)
@@ -260,15 +294,14 @@ def test_crash_loses_nothing(petrel_instance):
         inst.start()
     inst.petrel("flush")
 
-    def all_delivered():
-        counts = maildir_counts(inst)
-        return all(counts.get((m, r), 0) >= 1 for m in clients.accepted for r in RCPTS)
+    def missing():
+        counts = maildir_counts(maildirs)
+        return [(m, r) for m in clients.accepted for r in rcpts if counts.get((m, r), 0) < 1]
 
-    ok = wait_for(all_delivered, timeout=120, interval=0.5)
-    counts = maildir_counts(inst)
-    missing = [(m, r) for m in clients.accepted for r in RCPTS if counts.get((m, r), 0) < 1]
-    assert ok and not missing, "%d accepted deliveries missing, e.g. %s; log tail:\n%s" % (
-        len(missing), missing[:5], inst.log()[-5000:])
+    wait_for(lambda: not missing(), timeout=120, interval=0.5)
+    lost = missing()
+    assert not lost, "%d accepted deliveries missing, e.g. %s; log tail:\n%s" % (
+        len(lost), lost[:5], inst.log()[-5000:])
 
     # Once delivered, the queue drains (files of recipients done are removed).
     def queue_empty():
@@ -281,13 +314,13 @@ def test_crash_loses_nothing(petrel_instance):
     assert wait_for(queue_empty, timeout=60, interval=0.5), inst.log()[-5000:]
 
     ids = message_ids(inst)
-    counts = maildir_counts(inst)
+    counts = maildir_counts(maildirs)
     redelivered = []
     checked = 0
     for marks, removed, before in snapshots:
         done = set(marks)
         for qid in removed:
-            for r in RCPTS:
+            for r in rcpts:
                 done.add((qid, r))
         for qid, rcpt in done:
             mid = ids.get(qid)
