@@ -106,6 +106,8 @@ class PetrelInstance:
             cand = os.path.join(self.build, d, d)
             if os.path.isfile(cand) and os.access(cand, os.X_OK):
                 progs.setdefault(d, cand)
+        if "smtp" in progs:
+            progs.setdefault("lmtp", progs["smtp"])    # one client, two protocols
         helpers = os.path.join(self.build, "tests", "helpers")
         if os.path.isdir(helpers):
             for name in os.listdir(helpers):
