@@ -9,8 +9,9 @@
  *	delays; NOTIFY=NEVER: nothing). When the original sender is <> the
  *	message was itself a notification: a failure is then a double bounce
  *	and goes, with every recipient and the whole message, to
- *	2bounce_notice_recipient, when notify_classes has "2bounce" or
- *	"bounce"; otherwise it is dropped (logged). Nothing is ever sent to <>.
+ *	2bounce_notice_recipient, when notify_classes has "2bounce" (our
+ *	default) or "bounce"; otherwise it is dropped (logged). Nothing is ever
+ *	sent to <>.
  *	Notices to postmaster come from double_bounce_sender@$myhostname; a
  *	failed notice from that sender is dropped ("undeliverable postmaster
  *	notification discarded"), so notices can never loop. With "bounce" in

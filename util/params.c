@@ -813,7 +813,9 @@ const struct param_def param_table[] = {
      "SMTP reply code for reject_non_fqdn_* restrictions."},
     {"non_smtpd_milters", PARAM_STR, "", 0, 0, &var_non_smtpd_milters,
      "Milters for mail that does not arrive by SMTP."},
-    {"notify_classes", PARAM_STR, "resource, software", 0, 0, &var_notify_classes,
+    /* Postfix's default lacks 2bounce, so a bounce that cannot be delivered is
+     * dropped there; we keep it for the postmaster, which loses nothing. */
+    {"notify_classes", PARAM_STR, "resource, software, 2bounce", 0, 0, &var_notify_classes,
      "Problems reported to the postmaster: bounce, 2bounce, data, delay, policy, protocol, resource, software."},
     {"owner_request_special", PARAM_BOOL, "yes", 0, 0, &var_owner_request_special,
      "Treat owner-name and name-request addresses specially."},
