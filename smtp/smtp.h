@@ -23,7 +23,7 @@
 #include "strbuf.h"
 
 #define SMTP_HOST_MAX   255
-#define SMTP_ADDR_MAX   64
+#define SMTP_ADDR_MAX   112             /* an IPv6 address, or a unix socket path (108) */
 #define SMTP_RELAY_MAX  (SMTP_HOST_MAX + SMTP_ADDR_MAX + 16 + 108)
 #define SMTP_ADDR_LIST_MAX 100          /* addresses collected for one destination */
 #define SMTP_REPLY_LINE_MAX 2048        /* longer reply lines are cut */
