@@ -19,7 +19,9 @@ At the end, once the queue is empty, it asserts:
   2. no recipient that was marked done got another copy afterwards: its count in
      the Maildir equals the count recorded when it was seen done (duplicates of
      finished recipients: 0);
-  3. every kill hit a live process of the intended kind.
+  3. every kind of process was killed at least once while live (a worker that is
+     not running at its kill point, e.g. an agent with nothing to deliver just then,
+     is looked for again for a bounded time, then that one kill is skipped).
 Duplicates of recipients that were not yet marked done when a process died are
 allowed (at-least-once delivery, as in Postfix) and reported in the output.
 """
@@ -231,11 +233,14 @@ def kill_one(inst, victim):
         return [p for p in process_children(master) if program_of(p) == victim]
 
     pids = wait_for(live, timeout=10)
-    if not pids:
+    for _ in range(4):
+        if pids:
+            break
         # A killed qmgr comes back at the next trigger (new mail, a flush, the
-        # wakeup timer); an agent when qmgr has work for it. Ask for a run.
+        # wakeup timer), after master's throttle when it died young; an agent
+        # when qmgr has work for it. Ask for a run, a bounded number of times.
         inst.petrel("flush")
-        pids = wait_for(live, timeout=20)
+        pids = wait_for(live, timeout=10)
     for p in pids or []:
         try:
             os.kill(p, signal.SIGKILL)
@@ -337,5 +342,5 @@ def run_crash_test(inst, local_user):
     assert checked > 0
     assert not redelivered, "recipients delivered again after being marked done: %s" % (
         redelivered[:10])
-    assert all(hit for _victim, hit in hits), (hits, "\n".join(
+    assert {v for v, _hit in hits} == {v for v, hit in hits if hit}, (hits, "\n".join(
         line for line in inst.log().splitlines() if "warning" in line or "fatal" in line))
