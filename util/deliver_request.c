@@ -30,6 +30,10 @@
 #include "msg.h"
 #include "mymalloc.h"
 #include "params.h"
+#include "stats.h"
+
+_Static_assert(DELIVER_SENT == STATS_STATUS_SENT && DELIVER_DEFER == STATS_STATUS_DEFERRED
+               && DELIVER_BOUNCE == STATS_STATUS_BOUNCED, "stats status codes follow deliver_status");
 #include "qid.h"
 
 #define DELIVER_FIXED_ATTRS 32  /* single attributes in a request, with room */
@@ -542,6 +546,9 @@ static int deliver_report_common(struct deliver_request *req, int conn_fd, int r
         gettimeofday(&now, NULL);
         deliver_log_format(&line, req, rcpt_index, status, dsn, crelay.data, clean.data, &now);
         msg_info("%s", line.data);
+        /* Counted where it is logged, so a recipient passed on is counted once. */
+        stats_count_delivery(req->transport, (int) status, status == DELIVER_SENT
+                             ? (uint64_t) req->content_length : 0);
         strbuf_release(&line);
         strbuf_release(&crelay);
     }

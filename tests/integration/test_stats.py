@@ -31,7 +31,8 @@ def send(inst, n, rcpts):
             s.ehlo("client.example")
             s.mail("a@src.test")
             for r in rcpts:
-                assert s.rcpt(r)[0] == 250
+                code, text = s.rcpt(r)
+                assert code == 250, (r, code, text)
             assert s.data(b"Subject: s\r\n\r\nbody\r\n")[0] == 250
 
 
@@ -123,3 +124,42 @@ def test_counters_move_exactly_and_survive_restart(petrel_instance):
                     '{service="%s",class="rcpt"}' % smtp)] == s1["rejected"]["rcpt"]
     assert ("petrel_queue_messages", '{queue="deferred"}') in samples
     assert inst.petrel("stats", "--bogus").returncode == 64
+
+
+def test_delivery_counters_per_transport(petrel_instance):
+    """Every agent reports through deliver_report, which counts per transport:
+    discard → delivered, error → bounced, retry → deferred, each exactly once."""
+    inst = petrel_instance
+    port = free_port()
+    transport = inst.base + "/transport"
+    with open(transport, "w") as f:
+        f.write("gone.test discard:dropped\nbad.test error:5.1.1 no such user\n"
+                "later.test retry:4.4.1 try later\n")
+    inst.main_cf.update({"myhostname": "mx.example.com", "mydestination": "localhost",
+                         "relay_domains": "gone.test, bad.test, later.test",
+                         "transport_maps": "texthash:" + transport,
+                         "notify_classes": "resource, software",
+                         # smtpd would refuse error: recipients at RCPT (Postfix does too)
+                         "smtpd_reject_unlisted_recipient": "no",
+                         "minimal_backoff_time": "300s"})
+    inst.write_main_cf()
+    inst.write_master_cf("127.0.0.1:%d inet n - n - - smtpd\n" % port
+                         + "cleanup unix n - n - 0 cleanup\n"
+                         "qmgr unix n - n 300 1 qmgr\n"
+                         "discard unix - - n - - discard\n"
+                         "error unix - - n - - error\n"
+                         "retry unix - - n - - error\n")
+    inst.start()
+    inst.smtp_port = port
+    send(inst, 2, ["a@gone.test", "b@bad.test", "c@later.test"])
+
+    def transport_counts():
+        t = stats(inst).get("transports", {})
+        got = (t.get("discard", {}).get("delivered"), t.get("error", {}).get("bounced"),
+               t.get("retry", {}).get("deferred"))
+        return got if got == (2, 2, 2) else None
+
+    assert wait_for(transport_counts, timeout=15), (stats(inst), inst.log())
+    t = stats(inst)["transports"]
+    assert t["discard"]["bytes_delivered"] > 0
+    assert t["error"]["delivered"] == 0 and t["retry"]["delivered"] == 0
