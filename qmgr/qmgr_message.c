@@ -461,11 +461,19 @@ static void qmgr_rcpt_done(struct qmgr_message *m, int i)
 void qmgr_message_result(struct qmgr_message *m, int i, enum deliver_status st,
                          const char *dsn, const char *relay, const char *reason, int logged)
 {
+    char soft_dsn[16];
+
     if (i < 0 || i >= m->nrcpt)
         msg_panic("qmgr_message_result: recipient %d of %d", i, m->nrcpt);
     if (m->rcpt[i].state != QMGR_RCPT_TODO) {
         msg_warn("%s: second outcome for %s ignored", m->qid, m->rcpt[i].address);
         return;
+    }
+    /* soft_bounce covers qmgr's own bounces too (agents' are softened in deliver_report). */
+    if (st == DELIVER_BOUNCE && var_soft_bounce) {
+        snprintf(soft_dsn, sizeof(soft_dsn), "4%s", dsn + 1);
+        dsn = soft_dsn;
+        st = DELIVER_DEFER;
     }
     if (!logged) {
         struct deliver_request req;
@@ -535,11 +543,14 @@ static int qmgr_notify(struct qmgr_message *m, enum bounce_kind kind, const char
     return rc;
 }
 
-/* Past its lifetime: every deferred recipient bounces with its last reason. */
+/* Past its lifetime: every deferred recipient bounces with its last reason;
+ * with soft_bounce nothing bounces and the mail stays queued (Postfix). */
 static void qmgr_message_expire(struct qmgr_message *m)
 {
     int i;
 
+    if (var_soft_bounce)
+        return;
     for (i = 0; i < m->nrcpt; i++) {
         struct qmgr_rcpt *r = m->rcpt + i;
         char dsn[16];

@@ -232,6 +232,18 @@ def test_expiry(petrel_instance):
         assert [t for t, _ in dump_records(inst, files[qid]) if t in ("R", "D")] == ["D"]
 
 
+def test_soft_bounce_keeps_expired_mail(petrel_instance):
+    """soft_bounce = yes: past maximal_queue_lifetime nothing is returned; the mail
+    stays queued and is tried again."""
+    inst = petrel_instance
+    start(inst, "never.test defer\n", {"maximal_queue_lifetime": "1s", "soft_bounce": "yes"})
+    qid = submit(inst, ["x@never.test"])
+    assert wait_for(lambda: len(begins(inst, "never.test")) >= 3, timeout=20), inst.log()
+    assert "status=expired" not in inst.log()
+    assert "status=bounced" not in inst.log()
+    assert qid in queue_files(inst, "deferred") or qid in queue_files(inst, "active")
+
+
 def test_hold_untouched_and_corrupt(petrel_instance):
     inst = petrel_instance
     start(inst)
