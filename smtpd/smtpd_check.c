@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -35,6 +36,7 @@
 #include "msg.h"
 #include "mymalloc.h"
 #include "params.h"
+#include "policy_client.h"
 #include "resolve.h"
 #include "smtpd_check.h"
 #include "stats.h"
@@ -71,6 +73,7 @@ struct check_table {
 static struct check_list check_stage_lists[8];
 static struct htable *check_classes;    /* class name -> struct check_list */
 static struct htable *check_tables;     /* table spec -> struct check_table */
+static struct htable *check_policies;   /* check_policy_service spec -> policy_client */
 static struct match_list *check_mynetworks;
 static struct match_list *check_permit_log;
 static struct check_table *check_local_rcpt, *check_virt_alias, *check_virt_mailbox,
@@ -91,6 +94,7 @@ struct check_engine {
     enum smtpd_check_stage stage;
     int rcpt_maps_checked;
     struct smtpd_check_result *result;
+    char policy_instance[64];   /* check_policy_service "instance"; "" until needed */
 };
 
 struct check_ctx {
@@ -221,6 +225,31 @@ static struct check_table *check_table_open(const char *param, const char *spec)
     return t;
 }
 
+/* The policy client for a check_policy_service argument, made once per spec
+ * and kept for the life of the process so its connection is reused. param
+ * non-NULL: a bad spec is fatal (startup); NULL: returns NULL after a warning. */
+static struct policy_client *check_policy_open(const char *param, const char *spec)
+{
+    struct policy_client *pc;
+    struct strbuf err;
+
+    if (check_policies == NULL)
+        check_policies = htable_new(4);
+    if ((pc = htable_find(check_policies, spec)) != NULL)
+        return pc;
+    strbuf_init(&err, 128, 4096);
+    if ((pc = policy_client_open(spec, &err)) == NULL) {
+        if (param)
+            check_config_fatal(param, "check_policy_service: ", err.data);
+        msg_warn("check_policy_service %s: %s", spec, err.data);
+    } else if (htable_insert(check_policies, spec, pc, NULL) != 0) {
+        policy_client_free(&pc);
+        msg_warn("check_policy_service %s: too many policy services", spec);
+    }
+    strbuf_release(&err);
+    return pc;
+}
+
 static void check_list_parse(const char *param, const char *value, struct check_list *list,
                              int in_class)
 {
@@ -239,6 +268,8 @@ static void check_list_parse(const char *param, const char *value, struct check_
                 check_config_fatal(param, "missing argument after ", check_names[idx].name);
             if (check_names[idx].arg == ARG_TABLE)
                 (void) check_table_open(param, w);
+            else if (strcasecmp(check_names[idx].name, "check_policy_service") == 0)
+                (void) check_policy_open(param, w);
             list->words = xreallocarray(list->words, list->count + 1, sizeof(char *));
             list->words[list->count++] = xstrdup(w);
         } else if (check_classes == NULL || htable_find(check_classes, w) == NULL) {
@@ -346,8 +377,10 @@ void smtpd_check_reset_transaction(struct smtpd_check_state *state)
     state->hold_reason[0] = 0;
     if (state->prepend)
         strbuf_reset(state->prepend);
-    if (e)
+    if (e) {
         e->rcpt_maps_checked = 0;
+        e->policy_instance[0] = 0;
+    }
 }
 
 int smtpd_check_is_our_domain(const char *domain)
@@ -1026,24 +1059,103 @@ static int check_non_fqdn_addr(struct check_ctx *c, const char *addr, const char
 }
 
 /*
- * The restriction list interpreter.
+ * Policy delegation (Postfix's SMTPD_POLICY_README): the session's
+ * attributes go to the policy service, its action is acted on like an
+ * access table result; a service that fails gives its default action.
  */
 
-static int check_policy(struct check_ctx *c, const char *endpoint, const char *reply_name,
+/* Postfix's "instance": one value for all requests of a mail transaction. */
+static const char *check_policy_instance(struct check_engine *e)
+{
+    static unsigned seqno;
+    struct timespec ts;
+
+    if (e->policy_instance[0] == 0) {
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(e->policy_instance, sizeof(e->policy_instance), "%x.%llx.%lx.%x",
+                 (unsigned) getpid(), (unsigned long long) ts.tv_sec, ts.tv_nsec / 1000,
+                 ++seqno);
+    }
+    return e->policy_instance;
+}
+
+static int check_policy(struct check_ctx *c, const char *spec, const char *reply_name,
                         const char *reply_class)
 {
-    char *action = xstrdup(var_smtpd_policy_service_default_action);
+    const struct smtpd_check_state *st = c->st;
+    struct check_engine *e = c->e;
+    struct policy_client *pc = check_policy_open(NULL, spec);
+    int data_stage = e->stage == SMTPD_CHECK_DATA || e->stage == SMTPD_CHECK_END_OF_DATA;
+    char port[24], count[24], size[32], table[600];
+    struct strbuf action, why;
     int r;
 
-    /* Policy delegation is not implemented yet: behave like Postfix with a
-     * policy server it cannot reach, which fails closed. */
-    msg_warn("check_policy_service %s: policy delegation is not available in this version; "
-             "using smtpd_policy_service_default_action (\"%s\")", endpoint, action);
-    r = check_table_result(c, "smtpd_policy_service_default_action", action, reply_name,
-                           reply_class);
-    free(action);
+    if (pc == NULL)
+        return check_server_error(c);
+    snprintf(port, sizeof(port), "%d", st->client_port);
+    snprintf(count, sizeof(count), "%d", data_stage ? st->recipient_count : 0);
+    snprintf(size, sizeof(size), "%lld", st->message_size);
+    {
+        /* The attributes in SMTPD_POLICY_README order. smtpd does not tell this
+         * engine the unverified reverse name, the SASL method, the server side
+         * of the connection or TLS details; those are sent as Postfix sends
+         * them when it has none. */
+        const struct policy_attr attrs[] = {
+            {"request", "smtpd_access_policy"},
+            {"protocol_state", e->where},
+            {"protocol_name", st->protocol},
+            {"helo_name", st->helo_name},
+            {"queue_id", st->queue_id},
+            {"sender", st->sender},
+            {"recipient", st->recipient},
+            {"recipient_count", count},
+            {"client_address", st->client_addr},
+            {"client_name", st->client_name},
+            {"reverse_client_name", st->client_name},
+            {"instance", check_policy_instance(e)},
+            {"sasl_method", ""},
+            {"sasl_username", st->sasl_username},
+            {"sasl_sender", ""},
+            {"size", size},
+            {"ccert_subject", ""},
+            {"ccert_issuer", ""},
+            {"ccert_fingerprint", ""},
+            {"ccert_pubkey_fingerprint", ""},
+            {"encryption_protocol", ""},
+            {"encryption_cipher", ""},
+            {"encryption_keysize", "0"},
+            {"etrn_domain", st->etrn_domain},
+            {"stress", ""},
+            {"client_port", port},
+            {"policy_context", policy_client_context(pc)},
+            {"server_address", ""},
+            {"server_port", ""},
+            {"compatibility_level", var_compatibility_level},
+            {"mail_version", var_mail_version},
+        };
+
+        strbuf_init(&action, 256, POLICY_ACTION_MAX + 1);
+        strbuf_init(&why, 128, 4096);
+        if (policy_client_request(pc, attrs, sizeof(attrs) / sizeof(attrs[0]), &action,
+                                  &why) == 0) {
+            snprintf(table, sizeof(table), "check_policy_service %s",
+                     policy_client_endpoint(pc));
+            r = check_table_result(c, table, action.data, reply_name, reply_class);
+        } else {
+            msg_warn("check_policy_service %s: %s; using default action \"%s\"",
+                     policy_client_endpoint(pc), why.data, policy_client_default_action(pc));
+            r = check_table_result(c, "smtpd_policy_service_default_action",
+                                   policy_client_default_action(pc), reply_name, reply_class);
+        }
+        strbuf_release(&action);
+        strbuf_release(&why);
+    }
     return r;
 }
+
+/*
+ * The restriction list interpreter.
+ */
 
 static const char *check_namaddr(const struct smtpd_check_state *st, char *buf, size_t size)
 {
