@@ -508,10 +508,15 @@ static void policy_put_attr(struct stream *s, const struct policy_attr *a)
     (void) stream_printf(s, "%s=%s\n", a->name, value);
 }
 
-/* One attempt over a connection (made now or kept). 0, or -1 with why. */
+/*
+ * One attempt over a connection (made now or kept). 0, or -1 with why;
+ * *stale is set when a kept connection turned out closed by the server
+ * (reset, end of file or broken pipe before any reply byte).
+ */
 static int policy_attempt(struct policy_client *pc, const struct policy_attr *attrs, size_t n,
-                          struct strbuf *action, struct strbuf *why)
+                          struct strbuf *action, struct strbuf *why, int *stale)
 {
+    int reused = pc->stream != NULL;
     long long budget = pc->timeout * 1000;
     char *reply;
     size_t len = 0, used;
@@ -530,6 +535,7 @@ static int policy_attempt(struct policy_client *pc, const struct policy_attr *at
     (void) stream_puts(pc->stream, "\n");
     if (stream_flush(pc->stream) < 0) {
         strbuf_printf(why, "write: %s", stream_strerror(pc->stream, STREAM_DIR_WRITE));
+        *stale = reused && stream_status(pc->stream, STREAM_DIR_WRITE) == STREAM_ERROR;
         return -1;
     }
     reply = xmalloc(POLICY_REPLY_MAX);
@@ -537,6 +543,8 @@ static int policy_attempt(struct policy_client *pc, const struct policy_attr *at
         if ((got = stream_read(pc->stream, reply + len, POLICY_REPLY_MAX - len)) <= 0) {
             strbuf_printf(why, "read: %s", got == 0 ? "server closed the connection"
                           : stream_strerror(pc->stream, STREAM_DIR_READ));
+            *stale = reused && len == 0
+                && stream_status(pc->stream, STREAM_DIR_READ) != STREAM_TIMEOUT;
             r = -1;
             break;
         }
@@ -558,13 +566,23 @@ int policy_client_request(struct policy_client *pc, const struct policy_attr *at
                           struct strbuf *action, struct strbuf *why)
 {
     long long attempt;
+    int stale = 0, fresh_retry = 0;
 
     for (attempt = 1;; attempt++) {
         policy_expire(pc);
         strbuf_reset(why);
-        if (policy_attempt(pc, attrs, n, action, why) == 0)
+        if (policy_attempt(pc, attrs, n, action, why, &stale) == 0)
             return 0;
         policy_disconnect(pc);
+        /* The server closed a kept connection before we noticed (it may end
+         * idle connections sooner than max_idle): once per request, ask again
+         * at once over a new one, without counting it as an attempt. */
+        if (stale && !fresh_retry) {
+            fresh_retry = 1;
+            attempt--;
+            stale = 0;
+            continue;
+        }
         msg_warn("problem talking to policy server %s: %s", pc->endpoint, why->data);
         if (attempt >= pc->try_limit)
             break;
