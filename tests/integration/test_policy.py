@@ -12,6 +12,7 @@ per-service default_action in braces, and greylisting by the real postgrey:
 450 first, 250 after --delay.
 """
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -49,12 +50,18 @@ ACTIONS = {
 class PolicyServer:
     """A policy server on 127.0.0.1: records requests and connections."""
 
-    def __init__(self, answer=None, stall=()):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, answer=None, stall=(), path=None):
+        if path:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.bind(path)
+            os.chmod(path, 0o666)       # smtpd runs as mail_owner
+            self.port = None
+        else:
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            self.sock.bind(("127.0.0.1", 0))
+            self.port = self.sock.getsockname()[1]
         self.sock.listen(16)
         self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
         self.requests = []          # (connection number, dict)
         self.connections = 0
         self.answer = answer or self.by_recipient
@@ -247,6 +254,23 @@ def test_connection_reused_and_request_limit(petrel_instance, policy):
     assert [n for n, _ in srv2.requests] == [1, 1, 2, 2]
 
 
+def test_unix_socket_and_sessions(petrel_instance, policy):
+    """unix:private/policy is relative to queue_directory; a later SMTP session
+    served by the same smtpd process reuses the connection."""
+    port = start(petrel_instance, "check_policy_service unix:private/policy, permit")
+    srv = policy(path=os.path.join(petrel_instance.queue_dir, "private", "policy"))
+    for _ in range(3):
+        c = session(port)
+        assert c.cmd("RCPT TO:<reject@mx.example.com>").startswith("554 5.7.1 "
+                                                                   "<reject@mx.example.com>")
+        assert c.cmd("RCPT TO:<ok@mx.example.com>").startswith("250")
+        c.close()
+        pids = set(re.findall(r"smtpd\[(\d+)\]: connect from", petrel_instance.log()))
+    assert len(srv.requests) == 6
+    # One connection per smtpd process that served the sessions.
+    assert srv.connections == len(pids), (srv.connections, pids)
+
+
 def test_data_and_end_of_data_stages(petrel_instance, policy):
     srv = policy(answer=lambda req: "OK")
     spec = "check_policy_service { inet:127.0.0.1:%d, policy_context=eod }" % srv.port
@@ -278,6 +302,8 @@ def test_unanswered_and_unreachable_server(petrel_instance, policy):
                  policy_dunno="check_policy_service { inet:127.0.0.1:%d, default_action=DUNNO }"
                  % dead,
                  smtpd_policy_service_timeout="1s", smtpd_policy_service_try_limit="1")
+    check = petrel_instance.petrel("check")
+    assert check.returncode == 0, check.stdout + check.stderr
     c = session(port)
     t0 = time.monotonic()
     r = c.cmd("RCPT TO:<slow@mx.example.com>")
