@@ -55,22 +55,11 @@
 #include "safe_file.h"
 #include "server.h"
 #include "strbuf.h"
+#include "setgid_sanitizer.h"
 
 #define DROP_ENVELOPE_SLACK     (8LL * 1024 * 1024)     /* recipients and attributes */
 #define DROP_READ_TIMEOUT_MS    (300 * 1000)            /* per read from a pipe or tty */
 #define DROP_ATTR_NAME_MAX      64
-
-/*
- * Sanitizer builds only: LeakSanitizer stops the process with ptrace at exit,
- * which a set-gid (non-dumpable) process refuses, so the check would fail every
- * run; and making the process dumpable would let its user ptrace our group.
- * The sanitizer runtime calls this hook; ordinary builds never do.
- */
-const char *__asan_default_options(void);
-const char *__asan_default_options(void)
-{
-    return "detect_leaks=0";
-}
 
 /* The file being written, for removal on a signal or a fatal error. */
 static int drop_qfd = -1;

@@ -41,6 +41,7 @@
 #include "params.h"
 #include "showq_client.h"
 #include "strbuf.h"
+#include "setgid_sanitizer.h"
 
 #define PETREL_SHOWQ_TIMEOUT_MS (60 * 1000)
 

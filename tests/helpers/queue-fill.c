@@ -102,5 +102,9 @@ int main(int argc, char **argv)
             msg_fatal("commit: %s", why.data);
         qfile_writer_free(&w);
     }
+    strbuf_release(&why);
+    strbuf_release(&addr);
+    strbuf_release(&content);
+    close(qfd);
     return 0;
 }
