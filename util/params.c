@@ -358,6 +358,7 @@ int var_smtpd_per_record_deadline;
 char *var_smtpd_policy_service_default_action;
 long long var_smtpd_policy_service_max_idle;
 long long var_smtpd_policy_service_max_ttl;
+char *var_smtpd_policy_service_policy_context;
 long long var_smtpd_policy_service_request_limit;
 long long var_smtpd_policy_service_retry_delay;
 long long var_smtpd_policy_service_timeout;
@@ -1111,6 +1112,8 @@ const struct param_def param_table[] = {
      "How long an idle policy service connection stays open."},
     {"smtpd_policy_service_max_ttl", PARAM_TIME, "1000s", 1, 0, &var_smtpd_policy_service_max_ttl,
      "How long a policy service connection may be reused."},
+    {"smtpd_policy_service_policy_context", PARAM_STR, "", 0, 0, &var_smtpd_policy_service_policy_context,
+     "Value of the policy_context attribute sent to policy services."},
     {"smtpd_policy_service_request_limit", PARAM_INT, "0", 0, 0, &var_smtpd_policy_service_request_limit,
      "Requests per policy service connection; 0 means no limit."},
     {"smtpd_policy_service_retry_delay", PARAM_TIME, "1s", 1, 0, &var_smtpd_policy_service_retry_delay,

@@ -338,6 +338,7 @@ extern int var_smtpd_per_record_deadline;
 extern char *var_smtpd_policy_service_default_action;
 extern long long var_smtpd_policy_service_max_idle;
 extern long long var_smtpd_policy_service_max_ttl;
+extern char *var_smtpd_policy_service_policy_context;
 extern long long var_smtpd_policy_service_request_limit;
 extern long long var_smtpd_policy_service_retry_delay;
 extern long long var_smtpd_policy_service_timeout;

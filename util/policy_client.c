@@ -299,7 +299,8 @@ struct policy_client *policy_client_open(const char *spec, struct strbuf *err)
                                  && *var_smtpd_policy_service_default_action
                                  ? var_smtpd_policy_service_default_action
                                  : "451 4.3.5 Server configuration problem");
-    pc->context = xstrdup("");
+    pc->context = xstrdup(var_smtpd_policy_service_policy_context
+                          ? var_smtpd_policy_service_policy_context : "");
 
     spec += strspn(spec, " \t");
     if (*spec == '{') {

@@ -170,7 +170,8 @@ def session(port, helo="client.example.org", sender="sender@example.org"):
 
 def test_actions_and_attributes(petrel_instance, policy):
     srv = policy()
-    port = start(petrel_instance, "check_policy_service inet:127.0.0.1:%d, permit" % srv.port)
+    port = start(petrel_instance, "check_policy_service inet:127.0.0.1:%d, permit" % srv.port,
+                 smtpd_policy_service_policy_context="from-main-cf")
     c = session(port)
     client_port = str(c.sock.getsockname()[1])
     got = {local: c.cmd("RCPT TO:<%s@mx.example.com>" % local) for local in ACTIONS}
@@ -219,6 +220,7 @@ def test_actions_and_attributes(petrel_instance, policy):
         assert r["mail_version"] and r["compatibility_level"]
         assert r["client_port"] == client_port
         assert r["client_name"] and r["size"] == "0"
+        assert r["policy_context"] == "from-main-cf"
     assert [r["recipient"] for r in reqs] == ["%s@mx.example.com" % k for k in ACTIONS]
     assert len({r["instance"] for r in reqs}) == 1
     # The queue file is opened by the first accepted recipient, as in Postfix.
