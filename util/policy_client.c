@@ -347,7 +347,7 @@ const char *policy_client_context(const struct policy_client *pc)
  * The connection.
  */
 
-/* Milliseconds left before deadline (a CLOCK_MONOTONIC time in ms); at least 1. */
+/* The CLOCK_MONOTONIC time in milliseconds. */
 static long long policy_mono_ms(void)
 {
     struct timespec ts;
@@ -525,10 +525,16 @@ static int policy_attempt(struct policy_client *pc, const struct policy_attr *at
     size_t i;
     int r = 0;
 
+    long long start = policy_mono_ms();
+
     if (budget > 24LL * 3600 * 1000)
         budget = 24LL * 3600 * 1000;
-    if (pc->stream == NULL && policy_connect(pc, policy_mono_ms() + budget, why) < 0)
+    if (pc->stream == NULL && policy_connect(pc, start + budget, why) < 0)
         return -1;
+    /* What the connect used is gone from the budget. */
+    budget -= policy_mono_ms() - start;
+    if (budget < 1)
+        budget = 1;
     stream_set_timeout(pc->stream, (int) budget);
     stream_set_deadline(pc->stream, (int) budget, 0);
     for (i = 0; i < n; i++)
