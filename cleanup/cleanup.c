@@ -34,14 +34,19 @@
  *	disk or queue_minfree "452 4.3.1 Insufficient system storage"; content
  *	decisions are logged as Postfix does ("QUEUEID: reject: header ...").
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE             /* struct ucred */
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "attr.h"
@@ -206,8 +211,10 @@ static void cleanup_state_free(struct cleanup_state *st)
     strbuf_release(&st->tmp);
 }
 
-/* Starts a message; 0, or -1 with the reply in why. */
-static int cleanup_msg_open(struct cleanup_state *st, int flags, struct strbuf *why)
+/* Starts a message, arriving now or (a requeue) at arrival; 0, or -1 with
+ * the reply in why. */
+static int cleanup_msg_open(struct cleanup_state *st, int flags, const struct timeval *arrival,
+                            struct strbuf *why)
 {
     struct header_parser *hp = st->hp;
     struct strbuf line = st->line, reason = st->reason, sender = st->sender,
@@ -256,7 +263,10 @@ static int cleanup_msg_open(struct cleanup_state *st, int flags, struct strbuf *
     st->flags = flags;
     st->local_context = (flags & CLEANUP_FLAG_LOCAL_SUBMIT) != 0;
     st->dups = htable_new(16);
-    gettimeofday(&st->arrival, NULL);
+    if (arrival)
+        st->arrival = *arrival;
+    else
+        gettimeofday(&st->arrival, NULL);
     snprintf(tbuf, sizeof(tbuf), "%lld.%06ld", (long long) st->arrival.tv_sec,
              (long) st->arrival.tv_usec);
     if (qfile_put_str(st->w, QREC_TIME, tbuf) < 0)
@@ -326,6 +336,62 @@ static int cleanup_envelope_attr(struct cleanup_state *st, const char *pair, siz
     if (!st->errs && qfile_put(st->w, QREC_ATTR, pair, len) < 0)
         cleanup_write_error(st, errno);
     return 0;
+}
+
+/* Whether the peer is the mail system itself: root, or our own mail_owner
+ * (the queue tools drop to it). Only they may set a message's arrival time. */
+static int cleanup_peer_trusted(int fd, uid_t *uid)
+{
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+
+    *uid = (uid_t) -1;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || len != sizeof(cred))
+        return 0;
+    *uid = cred.uid;
+    return cred.uid == 0 || cred.uid == geteuid();
+}
+
+/* The optional "arrival_time" of an open request ("SECONDS.MICROSECONDS", the
+ * T record's form): 1 with tv set, 0 when absent or not honoured (untrusted
+ * peer, or a time in the future: the message then arrives now, with a
+ * warning), -1 when malformed (a client bug). */
+static int cleanup_open_arrival(struct attr_msg *in, int trusted, uid_t uid,
+                                struct timeval *tv)
+{
+    const char *value, *p;
+    char *end;
+    long long sec;
+    long usec = 0;
+    int r;
+
+    if ((r = attr_opt_str(in, "arrival_time", &value, NULL)) <= 0)
+        return r;
+    if (value[0] < '0' || value[0] > '9')
+        return -1;
+    errno = 0;
+    sec = strtoll(value, &end, 10);
+    if (errno || sec <= 0)
+        return -1;
+    if (*end == '.') {
+        p = end + 1;
+        if (*p < '0' || *p > '9' || strlen(p) > 6)
+            return -1;
+        usec = strtol(p, &end, 10);
+    }
+    if (*end != 0)
+        return -1;
+    if (!trusted) {
+        msg_warn("arrival_time from an untrusted client (uid %ld) ignored", (long) uid);
+        return 0;
+    }
+    if (sec > (long long) time(NULL) + 60) {
+        msg_warn("arrival_time %s is in the future: ignored", value);
+        return 0;
+    }
+    tv->tv_sec = (time_t) sec;
+    tv->tv_usec = usec;
+    return 1;
 }
 
 /* Envelope and content of one batch or finish frame; -1 on a protocol error. */
@@ -468,8 +534,11 @@ static void cleanup_service(int fd, const struct server_ctx *ctx)
     struct strbuf why;
     int timeout = (int) (var_ipc_timeout * 1000 > 0x7fffffff ? 0x7fffffff
                          : var_ipc_timeout * 1000);
-    int open = 0;
+    int open = 0, trusted, at;
+    uid_t peer_uid;
+    struct timeval arrival;
 
+    trusted = cleanup_peer_trusted(fd, &peer_uid);
     attr_msg_set_limits(in, &limits);
     cleanup_state_init(&st);
     strbuf_init(&why, 128, 1024);
@@ -486,10 +555,12 @@ static void cleanup_service(int fd, const struct server_ctx *ctx)
         if (attr_get_str(in, "request", &req, NULL) < 0)
             goto bad;
         if (strcmp(req, "open") == 0) {
-            if (open || attr_get_u32(in, "flags", &flags) < 0 || attr_check_consumed(in) < 0)
+            if (open || attr_get_u32(in, "flags", &flags) < 0
+                || (at = cleanup_open_arrival(in, trusted, peer_uid, &arrival)) < 0
+                || attr_check_consumed(in) < 0)
                 goto bad;
             strbuf_reset(&why);
-            if (cleanup_msg_open(&st, (int) flags, &why) < 0) {
+            if (cleanup_msg_open(&st, (int) flags, at ? &arrival : NULL, &why) < 0) {
                 if (cleanup_reply(fd, out, IPC_STATUS_DEFER, why.data, NULL, 0, 0) < 0)
                     break;
                 continue;

@@ -93,7 +93,8 @@ int petrel_queue_locate(int qfd, const char *qid, int *queue, char *path, size_t
 
     strbuf_init(&why, 64, 4096);
     if (queue_filter_add(f, "id", qid, &why) == 0)
-        (void) queue_list_scan(qfd, f, queue_locate_one, &l, NULL, &why);
+        (void) queue_list_scan_flags(qfd, f, queue_locate_one, &l, NULL, QUEUE_LIST_NO_REASONS,
+                                     &why);
     queue_filter_free(&f);
     strbuf_release(&why);
     if (l.found)

@@ -14,9 +14,17 @@
  *	the message in hold/: visible, never lost.
  *
  * Targets: queue IDs, ALL, or "-" (IDs from standard input, one per line),
- * narrowed by the filters; with filters alone the filters choose. Targets are
- * collected before the first change, so a requeued message is never seen
- * again by the same run. Root drops to mail_owner first, so every file and
+ * narrowed by the filters; with filters alone the filters choose. delete, hold
+ * and release act on each message as the scan meets it, so memory stays flat
+ * over a queue of any size: a deleted file cannot be met again, a released
+ * one goes to deferred/, which the scan has passed, and a held one met again
+ * in hold/ is left alone. The scan hands each target through a pipe to a
+ * child process that unlinks or renames it, so the file system's cost of a
+ * removal (the larger part of a filtered delete) runs beside the scan instead
+ * of after it; the pipe bounds what is in flight. requeue and bounce collect
+ * their targets before the first change, so a message requeued into incoming/
+ * is never seen again by the same run (their target list is a queue ID per
+ * message). Root drops to mail_owner first, so every file and
  * directory made belongs to the mail system. Each message is logged
  * ("QUEUEID: removed"); the summary ("Deleted: 3 messages") goes to standard
  * error and the log. Exit 0 when every target was handled, 1 otherwise.
@@ -34,6 +42,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -60,12 +70,16 @@
 #define ACT_CLEANUP_TIMEOUT_MS (60 * 1000)
 #define ACT_BOUNCE_TIMEOUT_MS  (120 * 1000)
 #define ACT_BOUNCE_REASON   "message bounced by administrator"
+#define ACT_PIPE_BATCH      4096        /* bytes of targets per write to the worker */
 
 enum act_kind { ACT_DELETE, ACT_HOLD, ACT_RELEASE, ACT_REQUEUE, ACT_BOUNCE };
 
 struct act_state {
     enum act_kind kind;
     int qfd;
+    int worker_fd;              /* targets to the worker process, -1 when none */
+    pid_t worker;
+    struct strbuf pending;      /* targets not yet written to worker_fd */
     struct queue_target *t;
     size_t n, cap;
     struct htable *seen;
@@ -118,6 +132,161 @@ static int act_collect(const struct queue_msg *m, void *ctx)
     return 0;
 }
 
+static void act_handle(struct act_state *s, const char *qid, int queue);
+
+/* --- The worker process ---------------------------------------------------- */
+
+/* Writes the pending targets; -1 when the worker is gone. */
+static int act_worker_flush(struct act_state *s)
+{
+    size_t off = 0;
+    ssize_t n;
+
+    while (off < s->pending.len) {
+        n = write(s->worker_fd, s->pending.data + off, s->pending.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            msg_error("queue worker process: write: %m");
+            close(s->worker_fd);
+            s->worker_fd = -1;
+            strbuf_reset(&s->pending);
+            return -1;
+        }
+        off += (size_t) n;
+    }
+    strbuf_reset(&s->pending);
+    return 0;
+}
+
+/* The worker: targets from fd until end of file, then its counts on out. */
+static void act_worker_main(struct act_state *s, int fd, int out)
+{
+    char line[QID_BUFSIZE + 32], qid[QID_BUFSIZE], *sp, *nl;
+    char counts[96];
+    FILE *in;
+    int queue, len;
+
+    if ((in = fdopen(fd, "r")) == NULL)
+        msg_fatal("queue worker process: fdopen: %m");
+    while (fgets(line, sizeof(line), in) != NULL) {
+        /* Lines come from the parent, written as "%d %s\n"; check anyway. */
+        queue = atoi(line);
+        sp = strchr(line, ' ');
+        nl = sp ? strchr(sp, '\n') : NULL;
+        if (nl == NULL || queue < 0 || queue >= QUEUE_LIST_NQUEUES
+            || (size_t) (nl - sp - 1) >= sizeof(qid)
+            || (memcpy(qid, sp + 1, (size_t) (nl - sp - 1)), qid[nl - sp - 1] = 0,
+                !qid_valid(qid))) {
+            msg_error("queue worker process: bad target line");
+            s->failed++;
+            continue;
+        }
+        act_handle(s, qid, queue);
+    }
+    fclose(in);
+    len = snprintf(counts, sizeof(counts), "%lu %lu %lu\n", s->done, s->skipped, s->failed);
+    if (write(out, counts, (size_t) len) != len)
+        msg_fatal("queue worker process: write counts: %m");
+    close(out);
+    _exit(0);
+}
+
+/* Starts the worker; when it cannot be started, targets are handled inline. */
+static void act_worker_start(struct act_state *s, int *result_fd)
+{
+    int tp[2], rp[2];
+    pid_t pid;
+
+    *result_fd = -1;
+    if (pipe2(tp, O_CLOEXEC) < 0)
+        return;
+    (void) signal(SIGPIPE, SIG_IGN);    /* a worker gone is a write error */
+    if (pipe2(rp, O_CLOEXEC) < 0) {
+        close(tp[0]);
+        close(tp[1]);
+        return;
+    }
+    if ((pid = fork()) < 0) {
+        msg_warn("fork: %m: the changes are made without a worker process");
+        close(tp[0]);
+        close(tp[1]);
+        close(rp[0]);
+        close(rp[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(tp[1]);
+        close(rp[0]);
+        act_worker_main(s, tp[0], rp[1]);
+    }
+    close(tp[0]);
+    close(rp[1]);
+    s->worker = pid;
+    s->worker_fd = tp[1];
+    *result_fd = rp[0];
+}
+
+/* Ends the target stream and adds the worker's counts; -1 when it failed. */
+static int act_worker_finish(struct act_state *s, int result_fd)
+{
+    char buf[96];
+    size_t got = 0;
+    ssize_t n;
+    unsigned long done, skipped, failed;
+    int status, rc = 0;
+
+    if (s->worker_fd >= 0 && s->pending.len)
+        (void) act_worker_flush(s);
+    if (s->worker_fd >= 0)
+        close(s->worker_fd);
+    s->worker_fd = -1;
+    while (got < sizeof(buf) - 1) {
+        n = read(result_fd, buf + got, sizeof(buf) - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t) n;
+    }
+    buf[got] = 0;
+    close(result_fd);
+    while (waitpid(s->worker, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (sscanf(buf, "%lu %lu %lu", &done, &skipped, &failed) != 3) {
+        msg_error("queue worker process ended early (status %d): some messages were not changed",
+                  status);
+        rc = -1;
+    } else {
+        s->done += done;
+        s->skipped += skipped;
+        s->failed += failed;
+    }
+    return rc;
+}
+
+/* Hands a target to the worker as "QUEUE QID\n" (or handles it here when
+ * there is no worker); the pipe blocks when the worker falls behind. */
+static int act_stream(const struct queue_msg *m, void *ctx)
+{
+    struct act_state *s = ctx;
+
+    if (s->worker_fd < 0) {
+        act_handle(s, m->qid, m->queue);
+        return 0;
+    }
+    strbuf_printf(&s->pending, "%d %s\n", (int) m->queue, m->qid);
+    if (s->pending.len >= ACT_PIPE_BATCH && act_worker_flush(s) < 0)
+        return 1;               /* worker gone: stop, the rest stays as it was */
+    return 0;
+}
+
+/* Whether this action works during the scan instead of after it. */
+static int act_streams(const struct act_state *s)
+{
+    return s->kind == ACT_DELETE || s->kind == ACT_HOLD || s->kind == ACT_RELEASE;
+}
+
 /* IDs from standard input: one per line, blank lines and surrounding space ignored. */
 static int act_read_stdin(struct queue_opts *o)
 {
@@ -156,11 +325,12 @@ static int act_read_stdin(struct queue_opts *o)
     return rc;
 }
 
-/* Chooses the targets; -1 after a usage error message. */
+/* Chooses the targets (and, for the streaming actions, handles them); -1 after
+ * a usage error message. */
 static int act_targets(struct act_state *s, struct queue_opts *o)
 {
     struct strbuf why;
-    int i, all = 0, ids = 0, rc;
+    int i, all = 0, ids = 0, rc, result_fd = -1;
 
     strbuf_init(&why, 128, 4096);
     for (i = 0; i < o->nargs; i++) {
@@ -196,7 +366,12 @@ static int act_targets(struct act_state *s, struct queue_opts *o)
         strbuf_release(&why);
         return -1;
     }
-    rc = queue_list_scan(s->qfd, o->filter, act_collect, s, NULL, &why);
+    if (act_streams(s))
+        act_worker_start(s, &result_fd);
+    rc = queue_list_scan_flags(s->qfd, o->filter, act_streams(s) ? act_stream : act_collect, s,
+                               NULL, QUEUE_LIST_NO_REASONS, &why);
+    if (result_fd >= 0 && act_worker_finish(s, result_fd) < 0)
+        s->failed++;
     if (rc < 0) {
         msg_error("%s", why.data);
         strbuf_release(&why);
@@ -363,17 +538,47 @@ static int act_feed_content(struct act_state *s, struct qfile_reader *r, struct 
     return 0;
 }
 
-/* Hands the message in fd to cleanup again; its new queue ID in newid. */
+/* The arrival time of the queue file in fd (its T record, else the time in
+ * its queue ID); 0, or -1 when neither can be read. */
+static int act_arrival(int fd, const char *qid, struct timeval *tv, struct strbuf *why)
+{
+    struct qfile_reader *r;
+    struct qfile_record rec;
+    char *end;
+    int status, found = 0;
+
+    if ((r = qfile_reader_fdopen(fd, why)) == NULL)
+        return -1;
+    while (!found && (status = qfile_next(r, &rec)) > 0 && rec.type != QREC_CONTENT) {
+        if (rec.type != QREC_TIME)
+            continue;
+        tv->tv_sec = (time_t) strtoll(rec.data, &end, 10);
+        tv->tv_usec = *end == '.' ? strtol(end + 1, NULL, 10) : 0;
+        found = tv->tv_sec > 0 && tv->tv_usec >= 0 && tv->tv_usec < 1000000;
+    }
+    qfile_close(&r);
+    if (!found && qid_time(qid, tv) < 0) {
+        strbuf_set(why, "malformed queue file: no arrival time");
+        return -1;
+    }
+    return 0;
+}
+
+/* Hands the message in fd to cleanup again, with its arrival time; its new
+ * queue ID in newid. */
 static int act_feed(struct act_state *s, int fd, const char *qid, int held, struct strbuf *newid,
                     struct strbuf *why)
 {
     struct qfile_reader *r;
     struct cleanup_result res;
+    struct timeval arrival;
     unsigned qflags;
     int flags = 0, rc = -1;
 
     memset(&res, 0, sizeof(res));
 
+    if (act_arrival(fd, qid, &arrival, why) < 0)
+        return -1;
     if ((r = qfile_reader_fdopen(fd, why)) == NULL)
         return -1;
     qflags = qfile_flags(r);
@@ -390,7 +595,7 @@ static int act_feed(struct act_state *s, int fd, const char *qid, int held, stru
     if (s->cleanup == NULL
         && (s->cleanup = cleanup_connect(NULL, ACT_CLEANUP_TIMEOUT_MS, why)) == NULL)
         goto out;
-    if (cleanup_open(s->cleanup, flags, why) < 0)
+    if (cleanup_open_at(s->cleanup, flags, &arrival, why) < 0)
         goto out;
     strbuf_set(newid, cleanup_queue_id(s->cleanup));
     if (act_feed_envelope(s, r, qid, why) < 0) {
@@ -483,7 +688,8 @@ static int act_bounce_staged(struct act_state *s, const char *qid, struct strbuf
     (void) queue_filter_add(f, "id", qid, why);
     (void) queue_filter_add(f, "queue", "hold", why);
     strbuf_reset(why);
-    (void) queue_list_scan(s->qfd, f, act_bounce_one, &b, NULL, why);
+    (void) queue_list_scan_flags(s->qfd, f, act_bounce_one, &b, NULL, QUEUE_LIST_NO_REASONS,
+                                 why);
     queue_filter_free(&f);
     if (!b.failed && b.n == 0 && why->len == 0)
         strbuf_set(why, "no pending recipients, or not a readable queue file");
@@ -585,14 +791,37 @@ static const char *const act_summary[] = {
     [ACT_REQUEUE] = "Requeued", [ACT_BOUNCE] = "Bounced",
 };
 
+/* One target, followed when qmgr moved it meanwhile, and counted. */
+static void act_handle(struct act_state *s, const char *qid, int queue)
+{
+    char path[PATH_MAX];
+    int tries, rc;
+
+    for (tries = 0; (rc = act_one(s, qid, queue)) == -2 && tries < ACT_RETRIES; tries++) {
+        /* qmgr moved it meanwhile (incoming -> active -> deferred): follow it. */
+        if (!petrel_queue_locate(s->qfd, qid, &queue, path, sizeof(path)))
+            break;
+    }
+    if (rc == 1)
+        s->done++;
+    else if (rc == 0)
+        s->skipped++;
+    else if (rc == -2)
+        s->skipped++;           /* gone: delivered or removed meanwhile */
+    else {
+        if (s->kind != ACT_REQUEUE && s->kind != ACT_BOUNCE)
+            msg_error("%s: cannot %s: %m", qid, act_verb[s->kind]);
+        s->failed++;
+    }
+}
+
 int petrel_queue_act(const char *action, struct queue_opts *o)
 {
     struct act_state s;
-    char path[PATH_MAX];
     size_t i;
-    int tries, rc, queue;
 
     memset(&s, 0, sizeof(s));
+    s.worker_fd = -1;
     s.kind = strcmp(action, "delete") == 0 ? ACT_DELETE : strcmp(action, "hold") == 0 ? ACT_HOLD
         : strcmp(action, "release") == 0 ? ACT_RELEASE : strcmp(action, "requeue") == 0
         ? ACT_REQUEUE : ACT_BOUNCE;
@@ -602,36 +831,21 @@ int petrel_queue_act(const char *action, struct queue_opts *o)
     if ((s.qfd = petrel_queue_open_dir()) < 0)
         return EX_NOPERM;
     s.seen = htable_new(256);
+    strbuf_init(&s.pending, ACT_PIPE_BATCH + 256, STRBUF_UNLIMITED);
     if (act_targets(&s, o) < 0) {
+        strbuf_release(&s.pending);
         htable_free(&s.seen, NULL);
         close(s.qfd);
         return EX_USAGE;
     }
-    for (i = 0; i < s.n; i++) {
-        queue = s.t[i].queue;
-        for (tries = 0; (rc = act_one(&s, s.t[i].qid, queue)) == -2 && tries < ACT_RETRIES;
-             tries++) {
-            /* qmgr moved it meanwhile (incoming -> active -> deferred): follow it. */
-            if (!petrel_queue_locate(s.qfd, s.t[i].qid, &queue, path, sizeof(path)))
-                break;
-        }
-        if (rc == 1)
-            s.done++;
-        else if (rc == 0)
-            s.skipped++;
-        else if (rc == -2)
-            s.skipped++;        /* gone: delivered or removed meanwhile */
-        else {
-            if (s.kind != ACT_REQUEUE && s.kind != ACT_BOUNCE)
-                msg_error("%s: cannot %s: %m", s.t[i].qid, act_verb[s.kind]);
-            s.failed++;
-        }
-    }
+    for (i = 0; i < s.n; i++)
+        act_handle(&s, s.t[i].qid, s.t[i].queue);
     cleanup_disconnect(&s.cleanup);
     msg_info("%s: %lu message%s", act_summary[s.kind], s.done, s.done == 1 ? "" : "s");
     if (s.failed)
         msg_warn("%lu message%s could not be changed", s.failed, s.failed == 1 ? "" : "s");
     free(s.t);
+    strbuf_release(&s.pending);
     htable_free(&s.seen, NULL);
     close(s.qfd);
     return s.failed ? 1 : 0;

@@ -257,7 +257,8 @@ int petrel_queue_shape(struct queue_opts *o)
     }
     s.now = time(NULL);
     strbuf_reset(&why);
-    rc = queue_list_scan(qfd, o->filter, shape_message, &s, NULL, &why);
+    rc = queue_list_scan_flags(qfd, o->filter, shape_message, &s, NULL, QUEUE_LIST_NO_REASONS,
+                               &why);
     close(qfd);
     if (rc < 0) {
         msg_error("%s", why.data);

@@ -167,7 +167,14 @@ static int cleanup_envelope_ok(struct cleanup_client *c)
 
 int cleanup_open(struct cleanup_client *c, int flags, struct strbuf *why)
 {
+    return cleanup_open_at(c, flags, NULL, why);
+}
+
+int cleanup_open_at(struct cleanup_client *c, int flags, const struct timeval *arrival,
+                    struct strbuf *why)
+{
     const char *qid, *reason;
+    char tbuf[64];
     uint32_t status;
 
     if (c->in_message)
@@ -184,6 +191,9 @@ int cleanup_open(struct cleanup_client *c, int flags, struct strbuf *why)
     }
     if (attr_put_str(c->out, "request", "open") < 0
         || attr_put_u32(c->out, "flags", (uint32_t) flags) < 0
+        || (arrival && (snprintf(tbuf, sizeof(tbuf), "%lld.%06ld", (long long) arrival->tv_sec,
+                                 (long) arrival->tv_usec),
+                        attr_put_str(c->out, "arrival_time", tbuf) < 0))
         || ipc_send(c->fd, c->out, c->timeout_ms) < 0
         || ipc_recv(c->fd, c->in, CLEANUP_REPLY_FRAME, c->timeout_ms) < 0
         || attr_get_u32(c->in, "status", &status) < 0) {

@@ -14,6 +14,7 @@
 #define PETREL_CLEANUP_CLIENT_H
 
 #include <stddef.h>
+#include <sys/time.h>
 
 #include "strbuf.h"
 
@@ -59,6 +60,11 @@ void cleanup_disconnect(struct cleanup_client **cp);
 
 /* Starts a message: cleanup creates the queue file and replies with its ID. */
 int cleanup_open(struct cleanup_client *c, int flags, struct strbuf *why);
+/* The same for a message that arrived earlier (petrel queue requeue keeps the
+ * arrival time, as postsuper -r does). cleanup honours it only from root or
+ * the mail_owner (peer credentials), else the message arrives now. */
+int cleanup_open_at(struct cleanup_client *c, int flags, const struct timeval *arrival,
+                    struct strbuf *why);
 const char *cleanup_queue_id(const struct cleanup_client *c);
 
 /* Envelope, in any order before the content; attribute names as in

@@ -246,9 +246,11 @@ static int queue_filter_any(const struct queue_list_strs *s, const char *addr)
     return 0;
 }
 
-int queue_filter_match(const struct queue_filter *f, const struct queue_msg *m, time_t now)
+/* Everything but the deferral reasons, which cost a defer/ log read each. */
+static int queue_filter_match_envelope(const struct queue_filter *f, const struct queue_msg *m,
+                                       time_t now)
 {
-    size_t i, j;
+    size_t i;
     int ok;
 
     if (f == NULL)
@@ -271,14 +273,25 @@ int queue_filter_match(const struct queue_filter *f, const struct queue_msg *m, 
         if (!ok)
             return 0;
     }
-    if (f->nreason) {
-        for (ok = 0, i = 0; i < m->nrcpt && !ok; i++)
-            for (j = 0; j < f->nreason && !ok && m->rcpt[i].reason; j++)
-                ok = regexec(&f->reason[j], m->rcpt[i].reason, 0, NULL, 0) == 0;
-        if (!ok)
-            return 0;
-    }
     return 1;
+}
+
+static int queue_filter_match_reasons(const struct queue_filter *f, const struct queue_msg *m)
+{
+    size_t i, j;
+    int ok;
+
+    if (f == NULL || f->nreason == 0)
+        return 1;
+    for (ok = 0, i = 0; i < m->nrcpt && !ok; i++)
+        for (j = 0; j < f->nreason && !ok && m->rcpt[i].reason; j++)
+            ok = regexec(&f->reason[j], m->rcpt[i].reason, 0, NULL, 0) == 0;
+    return ok;
+}
+
+int queue_filter_match(const struct queue_filter *f, const struct queue_msg *m, time_t now)
+{
+    return queue_filter_match_envelope(f, m, now) && queue_filter_match_reasons(f, m);
 }
 
 /* --- Reading one message --------------------------------------------------- */
@@ -291,6 +304,7 @@ struct queue_list_scan {
     struct queue_scan_stats *st;
     time_t now;
     int defer_depth;
+    int reasons_wanted;         /* read defer/ logs: the caller or a filter needs them */
     /* Reused for every message, so memory stays flat. */
     struct strbuf path, sender, why, names;
     struct queue_rcpt *rcpt;
@@ -440,13 +454,19 @@ static void queue_list_one(struct queue_list_scan *s, int dfd, const char *qid,
         return;
     }
     close(fd);
-    queue_list_reasons_clear(s);
-    if (q != QUEUE_LIST_MAILDROP && m.nrcpt > 0)
-        (void) status_log_read(s->qfd, STATUS_LOG_DEFER, qid, s->defer_depth,
-                               queue_list_defer_entry, s, &s->why);
-    for (i = 0; i < m.nrcpt; i++)
-        s->rcpt[i].reason = queue_list_reason(s, &s->rcpt[i]);
-    if (!queue_filter_match(s->f, &m, s->now))
+    /* The cheap filters first: most messages of a filtered scan stop here,
+     * before their defer/ log is looked for. */
+    if (!queue_filter_match_envelope(s->f, &m, s->now))
+        return;
+    if (s->reasons_wanted) {
+        queue_list_reasons_clear(s);
+        if (q != QUEUE_LIST_MAILDROP && m.nrcpt > 0)
+            (void) status_log_read(s->qfd, STATUS_LOG_DEFER, qid, s->defer_depth,
+                                   queue_list_defer_entry, s, &s->why);
+        for (i = 0; i < m.nrcpt; i++)
+            s->rcpt[i].reason = queue_list_reason(s, &s->rcpt[i]);
+    }
+    if (!queue_filter_match_reasons(s->f, &m))
         return;
     s->st->matched++;
     s->st->matched_bytes += m.size;
@@ -520,6 +540,13 @@ static void queue_list_lookup_ids(struct queue_list_scan *s, unsigned queues)
 int queue_list_scan(int queue_dirfd, const struct queue_filter *f, queue_list_fn fn,
                     void *ctx, struct queue_scan_stats *stats, struct strbuf *why)
 {
+    return queue_list_scan_flags(queue_dirfd, f, fn, ctx, stats, 0, why);
+}
+
+int queue_list_scan_flags(int queue_dirfd, const struct queue_filter *f, queue_list_fn fn,
+                          void *ctx, struct queue_scan_stats *stats, int flags,
+                          struct strbuf *why)
+{
     struct queue_list_scan s;
     struct queue_scan_stats dummy;
     unsigned queues = f ? f->queues : 0;
@@ -534,6 +561,7 @@ int queue_list_scan(int queue_dirfd, const struct queue_filter *f, queue_list_fn
     memset(s.st, 0, sizeof(*s.st));
     s.now = time(NULL);
     s.defer_depth = queue_list_depth(STATUS_LOG_DEFER);
+    s.reasons_wanted = !(flags & QUEUE_LIST_NO_REASONS) || (f && f->nreason);
     strbuf_init(&s.path, 64, PATH_MAX);
     strbuf_init(&s.sender, 64, QFILE_MAX_RECORD + 1);
     strbuf_init(&s.why, 128, 4096);

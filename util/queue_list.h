@@ -103,6 +103,13 @@ typedef int (*queue_list_fn)(const struct queue_msg *m, void *ctx);
  * cannot be read (the caller lacks permission): nothing was listed from it. */
 int queue_list_scan(int queue_dirfd, const struct queue_filter *f, queue_list_fn fn,
                     void *ctx, struct queue_scan_stats *stats, struct strbuf *why);
+/* The same with flags. QUEUE_LIST_NO_REASONS: the caller does not look at
+ * deferral reasons (every rcpt[].reason is NULL), so defer/ logs are read only
+ * when a "reason" filter needs them; the actions use this. */
+#define QUEUE_LIST_NO_REASONS   (1 << 0)
+int queue_list_scan_flags(int queue_dirfd, const struct queue_filter *f, queue_list_fn fn,
+                          void *ctx, struct queue_scan_stats *stats, int flags,
+                          struct strbuf *why);
 
 /* Counts the queue files of queue q (directory entries named like queue IDs,
  * without opening them); -1 with errno when the queue cannot be read. */
