@@ -16,7 +16,9 @@
  *	Never crashes on a queue file: a malformed one goes to corrupt/ with a log
  *	line, a vanished one is dropped quietly, one that cannot be read for
  *	now goes to deferred/. Never removes a file whose bounce could not be
- *	queued: its log stays and the file is retried.
+ *	queued: its log stays and the file is retried. Never leaves logs behind
+ *	for a file an administrator deleted during the pass (its link count is
+ *	then 0 at the end of the pass).
  *
  * PARAMETERS
  *	maximal_queue_lifetime, bounce_queue_lifetime, delay_warning_time,
@@ -603,6 +605,29 @@ static void qmgr_message_remove(struct qmgr_message *m)
     msg_info("%s: removed", m->qid);
 }
 
+/* Whether an administrator deleted the file during this pass (petrel queue
+ * delete): no name links to it any more. A file moved meanwhile (hold) still
+ * has its name elsewhere and keeps its logs. */
+static int qmgr_message_deleted(struct qmgr_message *m)
+{
+    struct stat st;
+
+    return fstat(m->rw_fd, &st) == 0 && st.st_nlink == 0;
+}
+
+/* A deleted message gets no DSN; the logs this pass wrote for it would be
+ * orphans, so they go too. */
+static void qmgr_message_forget(struct qmgr_message *m)
+{
+    (void) status_log_remove(AT_FDCWD, STATUS_LOG_DEFER, m->qid,
+                             qmgr_queue_depth(STATUS_LOG_DEFER), NULL);
+    (void) status_log_remove(AT_FDCWD, STATUS_LOG_BOUNCE, m->qid,
+                             qmgr_queue_depth(STATUS_LOG_BOUNCE), NULL);
+    (void) status_log_remove(AT_FDCWD, STATUS_LOG_TRACE, m->qid,
+                             qmgr_queue_depth(STATUS_LOG_TRACE), NULL);
+    msg_info("%s: deleted by the administrator during delivery; its logs removed", m->qid);
+}
+
 static void qmgr_message_finish(struct qmgr_message *m)
 {
     time_t now = qmgr_now();
@@ -610,6 +635,10 @@ static void qmgr_message_finish(struct qmgr_message *m)
     int deferred = 0, keep = 0, i;
     struct qmgr_message **pp;
 
+    if (qmgr_message_deleted(m)) {
+        qmgr_message_forget(m);
+        goto done;
+    }
     for (i = 0; i < m->nrcpt; i++)
         if (m->rcpt[i].state != QMGR_RCPT_FINAL)
             deferred++;
@@ -640,6 +669,7 @@ static void qmgr_message_finish(struct qmgr_message *m)
         qmgr_message_defer_file(m, now);
     else
         qmgr_message_remove(m);
+done:
     for (pp = &qmgr_messages; *pp; pp = &(*pp)->next) {
         if (*pp == m) {
             *pp = m->next;

@@ -15,6 +15,7 @@ import pwd
 import re
 import shutil
 import smtplib
+import socket
 import subprocess
 import threading
 import time
@@ -51,7 +52,7 @@ def comm(pid):
         return ""
 
 
-def start(inst, extra=None, aliases=None):
+def start(inst, extra=None, aliases=None, transport="", master=""):
     for p in (("qmgr", "qmgr"), ("error", "error"), ("virtual", "virtual"), ("showq", "showq")):
         prog(*p)
     base = os.path.join(inst.base, "vmail")
@@ -64,7 +65,8 @@ def start(inst, extra=None, aliases=None):
         f.write("a@example.org example.org/a/\n")
     tpath = os.path.join(inst.base, "transport")
     with open(tpath, "w") as f:
-        f.write("defer.test retry:4.2.0 %s\n.defer.test retry:4.2.0 %s\n" % (REASON, REASON))
+        f.write("defer.test retry:4.2.0 %s\n.defer.test retry:4.2.0 %s\n" % (REASON, REASON)
+                + transport)
     valias = os.path.join(inst.base, "valias")
     with open(valias, "w") as f:
         f.write(aliases or "")
@@ -93,7 +95,7 @@ def start(inst, extra=None, aliases=None):
             "virtual unix - n n - - virtual\n"
             "error unix - - n - - error\n"
             "retry unix - - n - - error\n"
-            "showq unix n - n - - showq\n")
+            "showq unix n - n - - showq\n" + master)
     if os.path.exists(os.path.join(inst.build, "bounce", "bounce")):
         text += "bounce unix - - n - 0 bounce\n"
     inst.write_master_cf(text)
@@ -319,6 +321,36 @@ def test_requeue_redoes_address_rewriting(petrel_instance):
     assert inst.wait_log(r"%s: to=<a@example.org>.*status=sent" % new), inst.log()
 
 
+def test_requeue_keeps_the_arrival_time(petrel_instance):
+    inst = petrel_instance
+    fill = prog("tests", "helpers", "queue-fill")
+    start(inst)
+    # A message that arrived two hours ago, waiting in deferred/.
+    arrival = int(time.time()) - 7200
+    owner = ["-u", str(pwd.getpwnam(MAIL_OWNER).pw_uid), "-g",
+             str(pwd.getpwnam(MAIL_OWNER).pw_gid)] if ROOT else []
+    os.makedirs(os.path.join(inst.queue_dir, "deferred"), exist_ok=True)
+    subprocess.run([fill, "-d", "1", "-a", str(arrival)] + owner
+                   + [inst.queue_dir, "deferred", "1", "old@defer.test"], check=True, timeout=30)
+    if ROOT:    # the hash bucket queue-fill made is root's
+        pw = pwd.getpwnam(MAIL_OWNER)
+        for top, dirs, _files in os.walk(os.path.join(inst.queue_dir, "deferred")):
+            for d in dirs:
+                os.chown(os.path.join(top, d), pw.pw_uid, pw.pw_gid)
+    (old,) = [m["queue_id"] for m in listed(inst)]
+    r = q(inst, "requeue", old)
+    assert r.returncode == 0, r.stderr + inst.log()
+    m = inst.wait_log(r"%s: requeued as (\w+)" % old)
+    assert m, inst.log()
+    new = m.group(1)
+    # Through cleanup and qmgr again, back in deferred/ with the old arrival time.
+    wait_deferred(inst, [new])
+    (msg,) = listed(inst)
+    assert msg["queue_id"] == new and msg["arrival_time"] == arrival, msg
+    assert ids(inst, "--older-than", "1h") == [new]
+    assert "arrival_time" not in inst.log(), inst.log()      # no "ignored" warning
+
+
 def test_bounce_returns_the_message_with_a_dsn(petrel_instance):
     inst = petrel_instance
     prog("bounce", "bounce")
@@ -379,6 +411,71 @@ def test_actions_racing_with_delivery_lose_nothing(petrel_instance):
         with open(os.path.join(newdir, f), "rb") as fh:
             subjects.append(re.search(rb"Subject: (race \d+)", fh.read()).group(1))
     assert sorted(subjects) == sorted(("race %d" % i).encode() for i in range(n))
+
+
+class StallingServer:
+    """A loopback SMTP server that holds each connection until released, then
+    answers 421: a delivery that stays active as long as the test wants."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.5)
+        self.port = self.sock.getsockname()[1]
+        self.connected = threading.Event()
+        self.release = threading.Event()
+        self.done = False
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connected.set()
+            self.release.wait(30)
+            try:
+                c.sendall(b"421 4.3.2 stalled test server\r\n")
+            except OSError:
+                pass
+            c.close()
+
+    def close(self):
+        self.done = True
+        self.release.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+def test_delete_during_delivery_leaves_no_defer_log(petrel_instance):
+    inst = petrel_instance
+    prog("smtp", "smtp")
+    sink = StallingServer()
+    try:
+        start(inst, transport="stall.test smtp:[127.0.0.1]:%d\n" % sink.port,
+              master="smtp unix - - n - - smtp\n")
+        qid = send(inst, "s@src.test", ["x@stall.test"])
+        assert sink.connected.wait(20), inst.log()
+        assert qid in queue_files(inst, "active")
+        r = q(inst, "delete", qid)
+        assert r.returncode == 0 and "Deleted: 1 message" in r.stderr, r.stderr
+        sink.release.set()
+        # qmgr hears the deferral for a file that is gone: it logs the delivery,
+        # then removes what it wrote for it.
+        assert inst.wait_log(r"%s: to=<x@stall.test>.*status=deferred" % qid, timeout=20), \
+            inst.log()
+        assert inst.wait_log(r"%s: deleted by the administrator during delivery" % qid,
+                             timeout=20), inst.log()
+        for log in ("defer", "bounce", "trace"):
+            left = [f for _r, _d, fs in os.walk(os.path.join(inst.queue_dir, log)) for f in fs]
+            assert qid not in left, (log, left)
+        for queue in ("active", "deferred", "incoming", "hold"):
+            assert qid not in queue_files(inst, queue), queue
+    finally:
+        sink.close()
 
 
 # --- show --------------------------------------------------------------------
