@@ -417,7 +417,8 @@ static int cleanup_batch(struct cleanup_state *st, struct attr_msg *m)
     if (r == 1) {
         if (st->have_sender || st->content_begun)
             return -1;
-        cleanup_addr_sender(st, sender);
+        if (!cleanup_milter_sender(st, sender))
+            cleanup_addr_sender(st, sender);
     }
     n = attr_iter_init(&it, m, "rcpt");
     n_o = attr_iter_init(&it_o, m, "orig_rcpt");
@@ -429,7 +430,8 @@ static int cleanup_batch(struct cleanup_state *st, struct attr_msg *m)
     while ((r = attr_iter_str(&it, &s, NULL)) == 1) {
         if (attr_iter_str(&it_o, &o, NULL) != 1 || attr_iter_u32(&it_n, &notify) != 1)
             return -1;
-        cleanup_addr_recipient(st, s, o, (int) (notify & 0xf));
+        if (!cleanup_milter_rcpt(st, s, o, (int) (notify & 0xf)))
+            cleanup_addr_recipient(st, s, o, (int) (notify & 0xf));
     }
     if (r < 0 || attr_iter_init(&it, m, "data") < 0)
         return -1;
@@ -438,7 +440,7 @@ static int cleanup_batch(struct cleanup_state *st, struct attr_msg *m)
     if (r < 0 || attr_opt_u32(m, "add_flags", &add_flags) < 0)
         return -1;
     st->flags |= (int) (add_flags & (CLEANUP_FLAG_HOLD | CLEANUP_FLAG_DISCARD));
-    return 0;
+    return cleanup_milter_import(st, m);
 }
 
 static int cleanup_reply(int fd, struct attr_msg *out, uint32_t status, const char *reason,
@@ -449,7 +451,8 @@ static int cleanup_reply(int fd, struct attr_msg *out, uint32_t status, const ch
         || (reason && attr_put_str(out, "reason", reason) < 0)
         || (qid && attr_put_str(out, "queue_id", qid) < 0)
         || (held && attr_put_u32(out, "held", 1) < 0)
-        || (discarded && attr_put_u32(out, "discarded", 1) < 0))
+        || (discarded && attr_put_u32(out, "discarded", 1) < 0)
+        || cleanup_milter_reply(out) < 0)
         msg_panic("cleanup_reply: cannot build a reply");
     return ipc_send(fd, out, (int) (var_ipc_timeout * 1000 > 0x7fffffff ? 0x7fffffff
                                                                             : var_ipc_timeout * 1000));

@@ -77,6 +77,9 @@ struct cleanup_state {
     struct cleanup_late *rxtract;       /* the same from Resent- headers */
     size_t nrxtract, rxtract_cap;
     struct strbuf tmp;          /* scratch for one header or line */
+
+    /* Milters: content and envelope wait for them (cleanup_milter.c). */
+    struct cleanup_milter *milter;
 };
 
 /* cleanup.c */
@@ -92,6 +95,18 @@ void cleanup_addr_recipient(struct cleanup_state *st, const char *addr, const ch
                             int notify);
 void cleanup_addr_late(struct cleanup_state *st, const char *addr, int notify, int bcc);
 void cleanup_addr_finish(struct cleanup_state *st);
+
+/* cleanup_milter.c; the _sender/_rcpt calls return 1 when they kept the item. */
+struct attr_msg;
+void cleanup_milter_begin(struct cleanup_state *st);
+int cleanup_milter_sender(struct cleanup_state *st, const char *sender);
+int cleanup_milter_rcpt(struct cleanup_state *st, const char *addr, const char *orcpt,
+                        int notify);
+int cleanup_milter_import(struct cleanup_state *st, struct attr_msg *m);
+void cleanup_milter_spool(struct cleanup_state *st, const char *data, size_t len);
+void cleanup_milter_end(struct cleanup_state *st);
+int cleanup_milter_reply(struct attr_msg *out);
+void cleanup_milter_free(struct cleanup_state *st);
 
 /* cleanup_message.c */
 void cleanup_message_init(void);

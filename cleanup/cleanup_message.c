@@ -125,6 +125,8 @@ static int cleanup_content_begin(struct cleanup_state *st)
         return -1;
     }
     st->content_begun = 1;
+    if (st->milter)
+        return 0;                       /* the queue file gets it after the milters */
     if (qfile_content_begin(st->w) < 0) {
         cleanup_write_error(st, errno);
         return -1;
@@ -147,7 +149,9 @@ static void cleanup_out(struct cleanup_state *st, const char *data, size_t len)
     for (i = 0; i < len && !st->eight_bit; i++)
         if ((unsigned char) data[i] & 0x80)
             st->eight_bit = 1;
-    if (qfile_content_write(st->w, data, len) < 0)
+    if (st->milter)
+        cleanup_milter_spool(st, data, len);
+    else if (qfile_content_write(st->w, data, len) < 0)
         cleanup_write_error(st, errno);
 }
 
@@ -556,6 +560,7 @@ void cleanup_message_begin(struct cleanup_state *st)
         strbuf_init(&st->line, 1024, cleanup_piece_max);
     strbuf_reset(&st->line);
     st->in_headers = 1;
+    cleanup_milter_begin(st);
 }
 
 void cleanup_message_data(struct cleanup_state *st, const char *data, size_t len)
@@ -599,6 +604,11 @@ void cleanup_message_end(struct cleanup_state *st)
         header_parser_end(st->hp);
         cleanup_headers_done(st);
     }
+    if (st->milter) {
+        if (!st->errs && cleanup_content_begin(st) == 0 && !st->content_ended)
+            cleanup_milter_end(st);
+        return;
+    }
     if (!st->errs && cleanup_content_begin(st) == 0 && !st->content_ended) {
         st->content_ended = 1;
         if (qfile_content_end(st->w) < 0)
@@ -616,6 +626,7 @@ void cleanup_message_free(struct cleanup_state *st)
         free(st->rxtract[i].addr);
     free(st->xtract);
     free(st->rxtract);
+    cleanup_milter_free(st);
     st->xtract = st->rxtract = NULL;
     st->nxtract = st->nrxtract = st->xtract_cap = st->rxtract_cap = 0;
 }

@@ -105,6 +105,7 @@ static void smtpd_post_init(const struct server_ctx *ctx)
 {
     (void) ctx;
     smtpd_peer_init();
+    smtpd_milter_init();
     smtpd_bare_init();
     smtpd_check_init();
 }

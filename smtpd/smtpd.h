@@ -18,6 +18,7 @@
 
 struct stream;
 struct smtpd_sink;
+struct milters;
 
 /* The SMTP conversation states (RFC 5321 section 4.1.4). */
 enum smtpd_state {
@@ -106,6 +107,14 @@ struct smtpd_session {
     /* Cleanup service connection, kept for the session. */
     struct cleanup_client *cleanup;
 
+    /* smtpd_milters, connected for the session (smtpd_milter.c). */
+    struct milters *milters;
+    struct strbuf milter_macro;     /* scratch for a macro value */
+    int milter_msg;                 /* MAIL was sent: ABORT at reset */
+    const char *milter_rcpt;        /* {rcpt_addr} during RCPT */
+    const char *milter_rcpt_reply;  /* {rcpt_host}: Petrel's rejection */
+    int milter_rcpt_rejected;
+
     struct strbuf buf;          /* scratch for replies */
 };
 
@@ -170,6 +179,22 @@ const char *smtpd_sink_queue_id(const struct smtpd_session *s);
 int smtpd_sink_finish(struct smtpd_session *s, struct strbuf *queue_id, struct strbuf *reply);
 void smtpd_sink_abort(struct smtpd_session *s);
 void smtpd_sink_disconnect(struct smtpd_session *s);
+
+/* smtpd_milter.c: each returns 0 to go on, else -1 after sending the reply. */
+void smtpd_milter_init(void);
+int smtpd_milter_connect(struct smtpd_session *s);
+int smtpd_milter_helo(struct smtpd_session *s);
+int smtpd_milter_mail(struct smtpd_session *s, const struct smtp_cmd *cmd);
+/* rejected: Petrel's own reply for a refused recipient (SMFIP_RCPT_REJ), or NULL. */
+int smtpd_milter_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd, const char *rcpt,
+                      const char *rejected);
+int smtpd_milter_data(struct smtpd_session *s);
+int smtpd_milter_unknown(struct smtpd_session *s, const char *line, size_t len);
+void smtpd_milter_abort(struct smtpd_session *s);
+/* After cleanup's verdict; failed lists the milters cleanup saw fail. */
+void smtpd_milter_message_done(struct smtpd_session *s, const char *failed);
+int smtpd_milter_want_content(const struct smtpd_session *s);
+void smtpd_milter_end(struct smtpd_session *s);
 
 /* smtpd_peer.c */
 void smtpd_peer_init(void);

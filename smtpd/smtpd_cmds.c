@@ -130,7 +130,7 @@ static int smtpd_helo_common(struct smtpd_session *s, const struct smtp_cmd *cmd
     smtpd_transaction_reset(s);
     xfree(&s->helo_name);
     s->helo_name = xstrndup(cmd->arg, cmd->arg_len);
-    if (smtpd_session_check(s, SMTPD_CHECK_HELO) != 0) {
+    if (smtpd_session_check(s, SMTPD_CHECK_HELO) != 0 || smtpd_milter_helo(s) != 0) {
         xfree(&s->helo_name);
         return -1;
     }
@@ -205,7 +205,8 @@ static int smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *cmd)
         return -1;
     }
     s->have_mail = 1;                   /* the restrictions see the sender */
-    if (smtpd_session_check(s, SMTPD_CHECK_MAIL) != 0) {
+    if (smtpd_session_check(s, SMTPD_CHECK_MAIL) != 0 || smtpd_milter_mail(s, cmd) != 0) {
+        smtpd_milter_abort(s);
         s->have_mail = 0;
         return -1;
     }
@@ -252,9 +253,12 @@ static int smtpd_rcpt_proceed(struct smtpd_session *s, const struct smtp_cmd *cm
     s->check.recipient = rcpt.address.data;
     if (smtpd_session_check(s, SMTPD_CHECK_RCPT) != 0) {
         s->check.recipient = NULL;
+        (void) smtpd_milter_rcpt(s, cmd, rcpt.address.data, "rejected");
         goto done;
     }
     s->check.recipient = NULL;
+    if (smtpd_milter_rcpt(s, cmd, rcpt.address.data, NULL) != 0)
+        goto done;
     /* The queue file exists from the first valid recipient on (Postfix
      * smtpd_delay_open_until_valid_rcpt). */
     if (s->sink == NULL) {
@@ -303,7 +307,9 @@ static int smtpd_data_check(struct smtpd_session *s, const struct smtp_cmd *cmd)
         smtpd_reply(s, "503 5.5.1 Error: BODY=BINARYMIME requires BDAT");
         return -1;
     }
-    return smtpd_session_check(s, SMTPD_CHECK_DATA);
+    if (smtpd_session_check(s, SMTPD_CHECK_DATA) != 0)
+        return -1;
+    return smtpd_milter_data(s);
 }
 
 static int smtpd_data_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd)

@@ -152,6 +152,7 @@ int smtpd_session_check(struct smtpd_session *s, enum smtpd_check_stage stage)
 
 void smtpd_transaction_reset(struct smtpd_session *s)
 {
+    smtpd_milter_abort(s);
     if (s->sink)
         smtpd_sink_abort(s);
     s->have_mail = 0;
@@ -402,7 +403,10 @@ static void smtpd_command_loop(struct smtpd_session *s)
         }
         c = smtpd_cmd_find(cmd.verb, &slot);
         if (c == NULL || (c->ext && !(s->ext_offered & c->ext))) {
-            smtpd_unknown(s, slot, "500 5.5.2 Error: command not recognized");
+            if (smtpd_milter_unknown(s, line, len) == 0)
+                smtpd_unknown(s, slot, "500 5.5.2 Error: command not recognized");
+            else
+                s->cmd_total[slot]++, s->error_count++;
             continue;
         }
         s->cmd_total[slot]++;
@@ -461,13 +465,14 @@ void smtpd_session_run(struct smtpd_session *s)
             s->error_count++;
             if (strncmp(res.reply, "421", 3) == 0)
                 s->hangup = 1;
-        } else {
+        } else if (smtpd_milter_connect(s) == 0) {
             smtpd_reply(s, "220 %s", var_smtpd_banner);
         }
         smtpd_command_loop(s);
     }
     (void) stream_flush(s->client);
     smtpd_transaction_reset(s);
+    smtpd_milter_end(s);
     if (!s->standalone)
         smtpd_check_session_end(&s->check);
     smtpd_log_disconnect(s);

@@ -57,6 +57,8 @@ static int smtpd_sink_flags(const struct smtpd_session *s)
         flags |= CLEANUP_FLAG_HOLD;
     if (s->check.discard)
         flags |= CLEANUP_FLAG_DISCARD;
+    if (smtpd_milter_want_content(s))
+        flags |= CLEANUP_FLAG_MILTER;
     return flags;
 }
 
@@ -289,12 +291,18 @@ static int smtpd_sink_finish_cleanup(struct smtpd_session *s, struct strbuf *que
     strbuf_set(queue_id, cleanup_queue_id(s->cleanup));
     /* HOLD or DISCARD from a restriction after the file was opened. */
     cleanup_add_flags(s->cleanup, smtpd_sink_flags(s));
+    /* The content stages of smtpd_milters run in cleanup, on our connections. */
+    if (s->milters && (s->sink->flags & CLEANUP_FLAG_MILTER))
+        (void) cleanup_milters(s->cleanup, s->milters);
     if (cleanup_finish(s->cleanup, &res) < 0) {
         msg_warn("%s: lost connection with the cleanup service", queue_id->data);
         cleanup_disconnect(&s->cleanup);
+        /* Where the milter conversations stopped is unknown: none can go on. */
+        smtpd_milter_message_done(s, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15");
         strbuf_set(reply, smtpd_sink_write_error);
         return -1;
     }
+    smtpd_milter_message_done(s, res.milter_failed);
     switch (res.status) {
     case CLEANUP_OK:
         return 0;

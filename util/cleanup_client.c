@@ -18,6 +18,7 @@
 #include "attr.h"
 #include "cleanup_client.h"
 #include "ipc.h"
+#include "milter.h"
 #include "msg.h"
 #include "mymalloc.h"
 #include "qid.h"
@@ -309,9 +310,22 @@ void cleanup_add_flags(struct cleanup_client *c, int flags)
     c->final_flags |= flags & (CLEANUP_FLAG_HOLD | CLEANUP_FLAG_DISCARD);
 }
 
+int cleanup_milters(struct cleanup_client *c, struct milters *ms)
+{
+    if (!c->in_message)
+        msg_panic("cleanup_milters: outside a message");
+    if (c->failed) {
+        errno = c->failed;
+        return -1;
+    }
+    if (milters_export(ms, c->out) < 0)
+        return cleanup_fail(c, errno);
+    return 0;
+}
+
 int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
 {
-    const char *reason = NULL;
+    const char *reason = NULL, *mfailed = NULL;
     uint32_t status, held = 0, discarded = 0;
     int wait_ms = c->timeout_ms > INT32_MAX / 10 ? INT32_MAX : c->timeout_ms * 10;
 
@@ -332,8 +346,11 @@ int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
         || attr_get_u32(c->in, "status", &status) < 0
         || attr_opt_u32(c->in, "held", &held) < 0
         || attr_opt_u32(c->in, "discarded", &discarded) < 0
-        || attr_opt_str(c->in, "reason", &reason, NULL) < 0)
+        || attr_opt_str(c->in, "reason", &reason, NULL) < 0
+        || attr_opt_str(c->in, "milter_failed", &mfailed, NULL) < 0)
         return cleanup_fail(c, errno);
+    if (mfailed)
+        snprintf(res->milter_failed, sizeof(res->milter_failed), "%s", mfailed);
     if (status == IPC_STATUS_OK) {
         char ok[128];
 

@@ -29,6 +29,8 @@
 #define CLEANUP_FLAG_8BITMIME      (1 << 6)     /* BODY=8BITMIME */
 #define CLEANUP_FLAG_SMTPUTF8      (1 << 7)
 #define CLEANUP_FLAG_BINARYMIME    (1 << 8)
+#define CLEANUP_FLAG_MILTER        (1 << 9)     /* milters come with finish: cleanup
+                                                 * holds the content until they ran */
 
 /* DSN NOTIFY bits (RFC 3461) for cleanup_recipient. */
 #define CLEANUP_NOTIFY_NEVER    (1 << 0)
@@ -47,7 +49,10 @@ struct cleanup_result {
     char reply[512];            /* e.g. "550 5.7.1 message content rejected" */
     int held;                   /* header_checks/milter/flag HOLD put it in hold/ */
     int discarded;              /* header_checks DISCARD or flag DISCARD */
+    char milter_failed[64];     /* milters that failed in cleanup ("0,2"), or "" */
 };
+
+struct milters;
 
 struct cleanup_client;
 
@@ -81,6 +86,10 @@ int cleanup_write(struct cleanup_client *c, const void *data, size_t len);
  * verdict that came after cleanup_open (a later RCPT, DATA or end-of-data
  * restriction). They travel with the finish request; other bits are ignored. */
 void cleanup_add_flags(struct cleanup_client *c, int flags);
+/* Hands the session's milters (util/milter.h) to cleanup with the finish
+ * request, for the content stages; the message must have been opened with
+ * CLEANUP_FLAG_MILTER. The connections stay the caller's too. */
+int cleanup_milters(struct cleanup_client *c, struct milters *ms);
 /* Ends the message and waits (up to the connect timeout x 10) for the verdict. */
 int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res);
 /* Abandons the message (RSET, client gone, rejected): the file is removed. */

@@ -1,0 +1,479 @@
+"""test_milter.py - smtpd_milters and non_smtpd_milters end to end.
+
+Test filters are real libmilter filters (Debian's python3-milter wraps
+libmilter) started by the tests on loopback: FILTER below, driven by a JSON
+script (what to answer at each stage, which edits to make at the end of the
+message) and logging every callback it sees, so a test can check both sides:
+what the filter was sent (stages, macros, headers byte for byte) and what a
+user observes (SMTP replies, the queue file, the hold queue, log lines).
+A filter that sleeps past milter_command_timeout, one that dies mid-message
+and one that sends garbage each get their default action, and the next
+message flows.
+"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from petrel_instance import free_port, wait_for
+from test_smtpd import Client, greet, ehlo, qdump, queue_files, build_dir
+
+try:
+    import Milter  # noqa: F401
+    HAVE_MILTER = True
+except ImportError:
+    HAVE_MILTER = False
+
+pytestmark = pytest.mark.skipif(not HAVE_MILTER,
+                                reason="python3-milter (libmilter) is not installed")
+
+FILTER = r'''
+import json, os, sys, time
+import Milter
+
+cfg = json.loads(sys.argv[1])
+log = open(cfg["log"], "a", buffering=1)
+
+
+def rec(*a):
+    log.write(json.dumps(a) + "\n")
+
+
+class F(Milter.Base):
+    def act(self, stage, arg=""):
+        a = cfg.get("act", {}).get(stage)
+        if a is None or (len(a) > 1 and a[0] == "if" and a[1] not in arg):
+            return Milter.CONTINUE
+        if a[0] == "if":
+            a = a[2:]
+        k = a[0]
+        if k == "reply":
+            self.setreply(*a[1:])
+            return Milter.REJECT if a[1][0] == "5" else Milter.TEMPFAIL
+        if k == "sleep":
+            time.sleep(a[1])
+            return Milter.CONTINUE
+        if k == "crash":
+            os._exit(1)
+        return {"reject": Milter.REJECT, "tempfail": Milter.TEMPFAIL, "accept": Milter.ACCEPT,
+                "discard": Milter.DISCARD, "continue": Milter.CONTINUE}[k]
+
+    def connect(self, host, family, hostaddr):
+        rec("connect", host, hostaddr[0] if hostaddr else None, self.getsymval("j"),
+            self.getsymval("{daemon_name}"), self.getsymval("{client_addr}"))
+        return self.act("connect")
+
+    def hello(self, h):
+        rec("helo", h)
+        return self.act("helo")
+
+    def envfrom(self, f, *args):
+        rec("mail", f, list(args), self.getsymval("{mail_addr}"))
+        return self.act("mail", f)
+
+    def envrcpt(self, t, *args):
+        rec("rcpt", t, list(args), self.getsymval("{rcpt_addr}"))
+        return self.act("rcpt", t)
+
+    def data(self):
+        rec("data", self.getsymval("i"))
+        return self.act("data")
+
+    def header(self, n, v):
+        rec("header", n, v)
+        return self.act("header", n)
+
+    def eoh(self):
+        rec("eoh", self.getsymval("i"))
+        return self.act("eoh")
+
+    def body(self, chunk):
+        rec("body", chunk.decode("latin-1"))
+        return self.act("body")
+
+    def eom(self):
+        rec("eom", self.getsymval("i"))
+        for e in cfg.get("edits", []):
+            op = e[0]
+            if op == "add":
+                self.addheader(e[1], e[2])
+            elif op == "ins":
+                self.addheader(e[1], e[2], e[3])
+            elif op == "chg":
+                self.chgheader(e[1], e[2], e[3])
+            elif op == "addrcpt":
+                self.addrcpt(*e[1:])
+            elif op == "delrcpt":
+                self.delrcpt(e[1])
+            elif op == "chgfrom":
+                self.chgfrom(*e[1:])
+            elif op == "body":
+                self.replacebody(e[1].encode())
+            elif op == "quarantine":
+                self.quarantine(e[1])
+            elif op == "progress":
+                for _ in range(e[1]):
+                    time.sleep(0.5)
+                    self.progress()
+        return self.act("eom")
+
+    def abort(self):
+        rec("abort")
+        return Milter.CONTINUE
+
+    def close(self):
+        rec("close")
+        return Milter.CONTINUE
+
+
+Milter.factory = F
+Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.ADDRCPT_PAR
+                 | Milter.DELRCPT | Milter.CHGFROM | Milter.CHGBODY | Milter.QUARANTINE)
+Milter.runmilter("petrel-test", "inet:%d@127.0.0.1" % cfg["port"], timeout=60)
+'''
+
+
+class Filter:
+    def __init__(self, tmp_path, script, name="f"):
+        self.port = free_port()
+        self.log = str(tmp_path / ("%s.log" % name))
+        cfg = dict(script, port=self.port, log=self.log)
+        path = tmp_path / ("%s.py" % name)
+        path.write_text(FILTER)
+        self.proc = subprocess.Popen(["/usr/bin/python3", str(path), json.dumps(cfg)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert wait_for(self._listening, timeout=10), self.proc.stderr.read().decode()
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            return True
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    @property
+    def spec(self):
+        return "inet:127.0.0.1:%d" % self.port
+
+    def events(self):
+        try:
+            with open(self.log) as f:
+                return [json.loads(ln) for ln in f if ln.strip()]
+        except FileNotFoundError:
+            return []
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def filters(tmp_path):
+    made = []
+
+    def make(script, name=None):
+        f = Filter(tmp_path, script, name or "f%d" % len(made))
+        made.append(f)
+        return f
+    yield make
+    for f in made:
+        f.stop()
+
+
+MAIN = {"myhostname": "mx.example.com", "mydomain": "example.com",
+        "myorigin": "example.com", "mydestination": "localhost",
+        "milter_command_timeout": "2s", "milter_content_timeout": "3s",
+        "milter_connect_timeout": "2s"}
+
+
+def start(inst, milters, **extra):
+    params = dict(MAIN, smtpd_milters=milters)
+    params.update(extra)
+    return inst.start_smtpd(main=params)
+
+
+MESSAGE = ("From: Sender <sender@example.org>\r\n"
+           "To: rcpt@example.net\r\n"
+           "Subject: test\r\n"
+           " folded\r\n"
+           "X-Spam-Flag: YES\r\n"
+           "\r\n"
+           "Body line one.\r\n"
+           "Body line two.\r\n")
+
+
+def transaction(port, rcpts=("rcpt@example.net",), sender="sender@example.org",
+                message=MESSAGE, mail_args=""):
+    """Runs one transaction; returns (replies by stage, client)."""
+    c = greet(port)
+    ehlo(c)
+    out = {"mail": c.cmd("MAIL FROM:<%s>%s" % (sender, mail_args))}
+    out["rcpt"] = [c.cmd("RCPT TO:<%s>" % r) for r in rcpts]
+    if out["mail"][0] == 250 and any(r[0] == 250 for r in out["rcpt"]):
+        out["data"] = c.cmd("DATA")
+        if out["data"][0] == 354:
+            c.send(message + ".\r\n")
+            out["eom"] = c.reply()
+    return out, c
+
+
+def queued(inst, reply, queue="incoming"):
+    code, lines = reply
+    assert code == 250, lines
+    qid = lines[-1].split()[-1]
+    paths = [p for p in queue_files(inst, queue) if os.path.basename(p) == qid]
+    assert len(paths) == 1, (qid, queue_files(inst, queue))
+    return qdump(paths[0])
+
+
+def headers_of(content):
+    return content.split(b"\n\n", 1)[0].split(b"\n")
+
+
+# --- envelope stages -----------------------------------------------------------
+
+def test_envelope_stages_macros_and_headers(petrel_instance, filters):
+    f = filters({})
+    # The client is not in mynetworks, so its X-Spam-Flag is untrusted.
+    port = start(petrel_instance, f.spec, smtpd_untrusted_strip_headers="X-Spam-Flag",
+                 mynetworks="192.0.2.0/24", local_recipient_maps="")
+    out, c = transaction(port, rcpts=("rcpt@localhost",), mail_args=" SIZE=300")
+    assert "eom" in out, out
+    d = queued(petrel_instance, out["eom"])
+    c.cmd("QUIT")
+    assert wait_for(lambda: any(e[0] == "close" for e in f.events()), timeout=5)
+    ev = f.events()
+    kinds = [e[0] for e in ev]
+    for k in ("connect", "helo", "mail", "rcpt", "data", "header", "eoh", "body", "eom"):
+        assert k in kinds, kinds
+    conn = [e for e in ev if e[0] == "connect"][0]
+    # milter_connect_macros: j {daemon_name} {daemon_addr} v _ (not {client_addr}).
+    assert conn[2] == "127.0.0.1" and conn[3] == "mx.example.com"
+    assert conn[4] == "mx.example.com" and conn[5] is None
+    mail = [e for e in ev if e[0] == "mail"][0]
+    assert mail[1] == "<sender@example.org>" and mail[2] == ["SIZE=300"], mail
+    assert mail[3] == "sender@example.org"
+    qid = d["path"].rsplit("/", 1)[-1] if "path" in d else None
+    eom = [e for e in ev if e[0] == "eom"][0]
+    assert eom[1] and (qid is None or eom[1] == qid)
+    hdrs = [(e[1], e[2]) for e in ev if e[0] == "header"]
+    # Exactly as stored, in order, folding kept; the untrusted header is gone.
+    names = [h[0] for h in hdrs]
+    assert names[0] == "Received" and names[1:] == ["From", "To", "Subject"], names
+    assert ("Subject", "test\n folded") in hdrs
+    body = "".join(e[1] for e in ev if e[0] == "body")
+    assert body == "Body line one.\r\nBody line two.\r\n"
+    assert b"X-Spam-Flag" not in d["content"]
+
+
+def test_reject_at_rcpt_with_multiline_replycode(petrel_instance, filters):
+    f = filters({"act": {"rcpt": ["if", "bad", "reply", "550", "5.7.1", "no such user",
+                                  "second line"]}})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port, rcpts=("bad@example.net", "good@example.net"))
+    assert out["rcpt"][0] == (550, ["5.7.1 no such user", "5.7.1 second line"])
+    assert out["rcpt"][1][0] == 250
+    d = queued(petrel_instance, out["eom"])
+    assert d["rcpts"] == ["good@example.net"]
+    assert petrel_instance.wait_log(r"milter-reject: RCPT from \S+\[127\.0\.0\.1\]: 550-5\.7\.1")
+    c.cmd("QUIT")
+
+
+def test_reject_and_tempfail_at_mail_then_rset(petrel_instance, filters):
+    f = filters({"act": {"mail": ["if", "spammer", "reject"]}})
+    port = start(petrel_instance, f.spec)
+    c = greet(port)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<spammer@example.org>")[0] == 550
+    assert c.cmd("MAIL FROM:<ok@example.org>")[0] == 250
+    assert c.cmd("RSET")[0] == 250
+    c.cmd("QUIT")
+    assert wait_for(lambda: any(e[0] == "abort" for e in f.events()), timeout=5)
+
+
+def test_connect_reject_refuses_session(petrel_instance, filters):
+    f = filters({"act": {"connect": ["reply", "554", "5.7.1", "go away"]}})
+    port = start(petrel_instance, f.spec)
+    c = Client(port)
+    assert c.reply() == (554, ["5.7.1 go away"])
+    assert c.cmd("EHLO x")[0] == 503
+    assert c.cmd("QUIT")[0] == 221
+
+
+# --- end of message -------------------------------------------------------------
+
+def test_eom_modifications(petrel_instance, filters):
+    f = filters({"edits": [["add", "X-Milter", "added"],
+                           ["ins", "X-First", "top", 0],
+                           ["chg", "Subject", 1, "changed"],
+                           ["chg", "To", 1, ""],
+                           ["addrcpt", "<extra@example.net>"],
+                           ["delrcpt", "<rcpt@example.net>"],
+                           ["chgfrom", "<new@example.org>"]]})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    hdrs = headers_of(d["content"])
+    assert hdrs[0] == b"X-First: top"
+    assert hdrs[1].startswith(b"Received: from ")
+    assert b"Subject: changed" in hdrs
+    assert not any(h.startswith(b"To:") for h in hdrs)
+    assert hdrs[-1] == b"X-Milter: added"
+    assert d["rcpts"] == ["extra@example.net"]
+    assert d["sender"] == "new@example.org"
+    assert d["content"].endswith(b"\n\nBody line one.\nBody line two.\n")
+    c.cmd("QUIT")
+
+
+def test_replace_body(petrel_instance, filters):
+    f = filters({"edits": [["body", "New body.\r\nSecond.\r\n"]]})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    assert d["content"].endswith(b"\n\nNew body.\nSecond.\n")
+    c.cmd("QUIT")
+
+
+def test_eom_reject_discard_tempfail(petrel_instance, filters):
+    f = filters({"act": {"eom": ["if", "", "reply", "550", "5.7.0", "content refused"]}})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    assert out["eom"] == (550, ["5.7.0 content refused"])
+    assert queue_files(petrel_instance) == []
+    c.cmd("QUIT")
+
+
+def test_eom_discard(petrel_instance, filters):
+    f = filters({"act": {"eom": ["discard"]}})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    assert out["eom"][0] == 250
+    assert queue_files(petrel_instance) == []
+    assert petrel_instance.wait_log(r"milter-discard: END-OF-MESSAGE")
+    c.cmd("QUIT")
+
+
+def test_quarantine_goes_to_hold(petrel_instance, filters):
+    f = filters({"edits": [["quarantine", "looks like spam"]]})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"], queue="hold")
+    assert d["attrs"].get("hold_reason") == "looks like spam"
+    assert petrel_instance.wait_log(r"milter-hold: END-OF-MESSAGE .*: looks like spam")
+    c.cmd("QUIT")
+
+
+def test_two_milters_in_order(petrel_instance, filters):
+    f1 = filters({"edits": [["add", "X-One", "1"]]}, name="one")
+    f2 = filters({"edits": [["add", "X-Two", "2"]]}, name="two")
+    port = start(petrel_instance, "%s, %s" % (f1.spec, f2.spec))
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    hdrs = headers_of(d["content"])
+    assert hdrs[-2:] == [b"X-One: 1", b"X-Two: 2"]
+    # The second filter saw the first one's header.
+    assert ["header", "X-One", "1"] in f2.events()
+    c.cmd("QUIT")
+
+
+# --- failures and default actions ---------------------------------------------
+
+def test_timeout_gets_default_action(petrel_instance, filters):
+    f = filters({"act": {"mail": ["sleep", 4]}})
+    port = start(petrel_instance, "{ %s, command_timeout=1s }" % f.spec)
+    t0 = time.time()
+    out, c = transaction(port)
+    assert out["mail"][0] == 451, out
+    assert time.time() - t0 < 4
+    assert petrel_instance.wait_log(r"milter inet:127\.0\.0\.1:%d: mail: read reply: timeout; "
+                                    r"default_action=tempfail" % f.port)
+    c.cmd("QUIT")
+
+
+def test_timeout_accept_lets_mail_through(petrel_instance, filters):
+    f = filters({"act": {"mail": ["sleep", 4]}})
+    port = start(petrel_instance, "{ %s, command_timeout=1s, default_action=accept }" % f.spec)
+    out, c = transaction(port)
+    queued(petrel_instance, out["eom"])
+    c.cmd("QUIT")
+
+
+def test_crash_mid_message(petrel_instance, filters):
+    f = filters({"act": {"body": ["crash"]}})
+    port = start(petrel_instance, "{ %s, default_action=tempfail }" % f.spec)
+    out, c = transaction(port)
+    assert out["eom"][0] == 451, out
+    assert petrel_instance.wait_log(r"milter inet:127\.0\.0\.1:%d: body: .*default_action=tempfail"
+                                    % f.port)
+    assert queue_files(petrel_instance) == []
+    c.cmd("QUIT")
+    # The next message flows: the filter is gone, the default action is accept.
+    petrel_instance.stop()
+    petrel_instance.main_cf["smtpd_milters"] = "{ %s, default_action=accept }" % f.spec
+    petrel_instance.write_main_cf()
+    petrel_instance.start()
+    out, c = transaction(port)
+    queued(petrel_instance, out["eom"])
+
+
+def garbage_server(port, stop):
+    """Negotiates like a filter, then answers every command with garbage."""
+    ls = socket.socket()
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(("127.0.0.1", port))
+    ls.listen(4)
+    ls.settimeout(0.2)
+    while not stop.is_set():
+        try:
+            s, _ = ls.accept()
+        except socket.timeout:
+            continue
+        s.settimeout(5)
+        try:
+            hdr = s.recv(4)
+            n = int.from_bytes(hdr, "big")
+            s.recv(n)
+            s.sendall((13).to_bytes(4, "big") + b"O" + (6).to_bytes(4, "big")
+                      + (0).to_bytes(4, "big") + (0).to_bytes(4, "big"))
+            s.recv(65536)
+            s.sendall(b"\x00\x00\x00\x05zjunk")
+            s.recv(65536)
+        except OSError:
+            pass
+        s.close()
+    ls.close()
+
+
+def test_garbage_gets_default_action(petrel_instance):
+    port = free_port()
+    stop = threading.Event()
+    t = threading.Thread(target=garbage_server, args=(port, stop), daemon=True)
+    t.start()
+    try:
+        sport = start(petrel_instance, "{ inet:127.0.0.1:%d, default_action=reject }" % port)
+        c = Client(sport)
+        code, text = c.reply()
+        assert code == 550 or code == 554, text
+        assert petrel_instance.wait_log(r"milter inet:127\.0\.0\.1:%d: connect: malformed "
+                                        r"reply 'z': unknown reply code; default_action=reject"
+                                        % port)
+    finally:
+        stop.set()
+        t.join(5)
+
+
+def test_unreachable_milter(petrel_instance):
+    port = free_port()
+    sport = start(petrel_instance, "{ inet:127.0.0.1:%d, default_action=accept }" % port)
+    out, c = transaction(sport)
+    queued(petrel_instance, out["eom"])
+    assert petrel_instance.wait_log(r"milter inet:127\.0\.0\.1:%d: connect: connect: "
+                                    r"Connection refused; default_action=accept" % port)
