@@ -419,6 +419,19 @@ static int cleanup_milter_del_rcpt(void *ctx, const char *rcpt)
             cm->rcpt[i].deleted = 1;
             msg_info("%s: milter-delete-rcpt: <%s>", cm->st->qid, addr);
         }
+    /* Recipients from headers (sendmail -t) wait in the late list. */
+    for (i = 0; i < cm->st->nlate; ) {
+        struct cleanup_late *l = &cm->st->late[i];
+
+        if (strcasecmp(l->addr, addr) == 0) {
+            msg_info("%s: milter-delete-rcpt: <%s>", cm->st->qid, addr);
+            free(l->addr);
+            memmove(l, l + 1, (cm->st->nlate - i - 1) * sizeof(*l));
+            cm->st->nlate--;
+            continue;
+        }
+        i++;
+    }
     free(addr);
     return 0;
 }
@@ -658,9 +671,10 @@ static const char *cleanup_milter_envelope(struct cleanup_milter *cm)
     strbuf_printf(&path, "<%s>", cm->sender ? cm->sender : "");
     argv[0] = path.data;
     v = milter_mail_event(cm->ms, argv);
-    for (i = 0; v == NULL && i < cm->nrcpt; i++) {
+    for (i = 0; v == NULL && i < cm->nrcpt + cm->st->nlate; i++) {
         strbuf_reset(&path);
-        strbuf_printf(&path, "<%s>", cm->rcpt[i].addr);
+        strbuf_printf(&path, "<%s>", i < cm->nrcpt ? cm->rcpt[i].addr
+                      : cm->st->late[i - cm->nrcpt].addr);
         argv[0] = path.data;
         v = milter_rcpt_event(cm->ms, argv, 0);
     }

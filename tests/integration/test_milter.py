@@ -477,3 +477,63 @@ def test_unreachable_milter(petrel_instance):
     queued(petrel_instance, out["eom"])
     assert petrel_instance.wait_log(r"milter inet:127\.0\.0\.1:%d: connect: connect: "
                                     r"Connection refused; default_action=accept" % port)
+
+
+def test_quarantine_listed_and_released(petrel_instance, filters):
+    f = filters({"edits": [["quarantine", "held for review"]]})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    qid = out["eom"][1][-1].split()[-1]
+    queued(petrel_instance, out["eom"], queue="hold")
+    c.cmd("QUIT")
+    petrel = [petrel_instance.petrel_bin, "-c", petrel_instance.config_dir, "queue"]
+    r = subprocess.run(petrel + ["list", "--json"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    entries = [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
+    assert [(e["queue_id"], e["queue_name"]) for e in entries] == [(qid, "hold")], r.stdout
+    r = subprocess.run(petrel + ["release", qid], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert petrel_instance.wait_log(r"%s: released from hold" % qid)
+    assert [os.path.basename(p) for p in queue_files(petrel_instance, "hold")] == []
+    assert wait_for(lambda: [os.path.basename(p) for q in ("incoming", "active", "deferred")
+                             for p in queue_files(petrel_instance, q)] == [qid], timeout=10)
+
+
+# --- non_smtpd_milters --------------------------------------------------------
+
+def test_non_smtpd_milters_with_sendmail_t(petrel_instance, filters):
+    from test_sendmail import PICKUP_CLEANUP_CF, program, sendmail, parse_qfile
+    from test_sendmail import queue_files as sm_queue_files
+    program("pickup", "pickup")
+    f = filters({"edits": [["add", "X-Local-Filter", "seen"],
+                           ["delrcpt", "<carol@example.test>"]]})
+    inst = petrel_instance
+    inst.write_master_cf(PICKUP_CLEANUP_CF)
+    bindir = os.path.join(inst.base, "bin")
+    os.makedirs(bindir, exist_ok=True)
+    os.chmod(bindir, 0o755)
+    os.symlink(inst.petrel_bin, os.path.join(bindir, "petrel"))
+    inst.main_cf.update({"myhostname": "mail.example.test", "mydomain": "example.test",
+                         "myorigin": "example.test", "mydestination": "localhost",
+                         "command_directory": bindir, "non_smtpd_milters": f.spec,
+                         "milter_command_timeout": "2s", "milter_content_timeout": "3s"})
+    inst.write_main_cf()
+    inst.start()
+    msg = (b"From: alice@example.test\nTo: bob@example.test\nCc: carol@example.test\n"
+           b"Subject: local\n\nbody\n")
+    r = sendmail(inst, ["-t", "-i"], msg)
+    assert r.returncode == 0, r.stderr
+    # A queue file is complete (mode 0700) only once committed.
+    files = wait_for(lambda: [p for p in sm_queue_files(inst.queue_dir, "incoming")
+                              + sm_queue_files(inst.queue_dir, "active")
+                              if os.stat(p).st_mode & 0o700 == 0o700], timeout=20)
+    assert files and len(files) == 1, inst.log()
+    q = parse_qfile(files[0])
+    assert q["rcpts"] == ["bob@example.test"]
+    assert b"\nX-Local-Filter: seen\n\nbody\n" in q["content"]
+    ev = f.events()
+    conn = [e for e in ev if e[0] == "connect"][0]
+    assert conn[1] == "localhost" and conn[2] == "127.0.0.1"
+    assert ["helo", "localhost"] in ev
+    rcpts = sorted(e[1] for e in ev if e[0] == "rcpt")
+    assert rcpts == ["<bob@example.test>", "<carol@example.test>"]
