@@ -38,7 +38,7 @@ struct smtpd_check_state {
     const char *queue_id;       /* NULL before the queue file exists */
     int recipient_count;        /* recipients accepted so far in this transaction */
     int pipelining_violation;   /* client sent ahead without PIPELINING */
-    long long message_size;     /* at END_OF_DATA */
+    long long message_size;     /* MAIL SIZE= (0: none) until END_OF_DATA, then the real size */
 
     /* Results that outlive one call (set by table actions; smtpd applies them). */
     int hold;                   /* HOLD: message goes to the hold queue */

@@ -205,6 +205,7 @@ static int smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *cmd)
         return -1;
     }
     s->have_mail = 1;                   /* the restrictions see the sender */
+    s->check.message_size = s->mail.size > 0 ? s->mail.size : 0;    /* SIZE=, until DATA */
     if (smtpd_session_check(s, SMTPD_CHECK_MAIL) != 0 || smtpd_milter_mail(s, cmd) != 0) {
         smtpd_milter_abort(s);
         s->have_mail = 0;

@@ -294,6 +294,20 @@ def test_data_and_end_of_data_stages(petrel_instance, policy):
     assert data["instance"] == eod["instance"]
 
 
+def test_size_from_mail_command(petrel_instance, policy):
+    """size= is the MAIL SIZE= value before DATA (0 without one), as in Postfix."""
+    srv = policy(answer=lambda req: "DUNNO")
+    port = start(petrel_instance, "check_policy_service inet:127.0.0.1:%d, "
+                 "permit_mynetworks, reject_unauth_destination" % srv.port)
+    c = Smtp(port)
+    assert c.reply().startswith("220")
+    assert c.cmd("EHLO client.example.org").startswith("250")
+    assert c.cmd("MAIL FROM:<sender@example.org> SIZE=12345").startswith("250")
+    assert c.cmd("RCPT TO:<alice@mx.example.com>").startswith("250")
+    c.close()
+    assert [r["size"] for _, r in srv.requests] == ["12345"]
+
+
 def test_unanswered_and_unreachable_server(petrel_instance, policy):
     srv = policy(stall=("slow",))
     dead = free_port()
