@@ -537,3 +537,142 @@ def test_non_smtpd_milters_with_sendmail_t(petrel_instance, filters):
     assert ["helo", "localhost"] in ev
     rcpts = sorted(e[1] for e in ev if e[0] == "rcpt")
     assert rcpts == ["<bob@example.test>", "<carol@example.test>"]
+
+
+# --- real filters from Debian ---------------------------------------------------
+
+def _which(prog):
+    for d in ("/usr/sbin", "/usr/bin", "/sbin", "/bin"):
+        if os.access(os.path.join(d, prog), os.X_OK):
+            return os.path.join(d, prog)
+    return None
+
+
+def _wait_port(port, proc, timeout=15):
+    def up():
+        if proc.poll() is not None:
+            return True
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+    return wait_for(up, timeout=timeout) and proc.poll() is None
+
+
+@pytest.fixture
+def opendkim_pair(tmp_path):
+    """A signing OpenDKIM and a verifying one that finds the key in a test file."""
+    if not (_which("opendkim") and _which("opendkim-genkey")):
+        pytest.skip("opendkim and opendkim-tools are not installed")
+    d = tmp_path / "dkim"
+    d.mkdir()
+    subprocess.run([_which("opendkim-genkey"), "-D", str(d), "-d", "example.org", "-s", "sel"],
+                   check=True, timeout=60)
+    txt = (d / "sel.txt").read_text()
+    record = "".join(part for part in txt.split('"')[1::2])
+    (d / "keys").write_text("sel._domainkey.example.org %s\n" % record)
+    (d / "internal").write_text("192.0.2.1\n")
+    procs = []
+    ports = []
+    for mode in ("s", "v"):
+        port = free_port()
+        conf = d / ("%s.conf" % mode)
+        lines = ["Syslog no", "Mode %s" % mode, "Socket inet:%d@127.0.0.1" % port,
+                 "PidFile %s" % (d / ("%s.pid" % mode)), "RequireSafeKeys no",
+                 "Canonicalization relaxed/relaxed", "AuthservID mx.example.com"]
+        if mode == "s":
+            lines += ["Domain example.org", "Selector sel", "KeyFile %s" % (d / "sel.private")]
+        else:
+            lines += ["TestPublicKeys %s" % (d / "keys"), "InternalHosts %s" % (d / "internal"),
+                      "AlwaysAddARHeader yes"]
+        conf.write_text("\n".join(lines) + "\n")
+        p = subprocess.Popen([_which("opendkim"), "-f", "-x", str(conf)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        procs.append(p)
+        ports.append(port)
+        if not _wait_port(port, p):
+            err = p.stderr.read().decode() if p.poll() is not None else "no socket"
+            for q in procs:
+                q.kill()
+            pytest.fail("opendkim (mode %s) did not start: %s" % (mode, err))
+    yield ports
+    for p in procs:
+        p.terminate()
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def test_opendkim_signs_and_verifies(petrel_instance, opendkim_pair):
+    sign, verify = opendkim_pair
+    port = start(petrel_instance, "inet:127.0.0.1:%d inet:127.0.0.1:%d" % (sign, verify),
+                 milter_default_action="tempfail")
+    message = ("From: Sender <sender@example.org>\r\nTo: rcpt@example.net\r\n"
+               "Subject: signed\r\nDate: Tue, 1 Dec 2026 12:00:00 +0000\r\n"
+               "Message-Id: <dkim-test@example.org>\r\n\r\nHello, DKIM.\r\n")
+    out, c = transaction(port, message=message)
+    d = queued(petrel_instance, out["eom"])
+    hdrs = headers_of(d["content"])
+    assert hdrs[0].startswith(b"DKIM-Signature:") or any(
+        h.startswith(b"DKIM-Signature:") for h in hdrs), hdrs
+    ar = [h for h in d["content"].split(b"\n\n", 1)[0].replace(b"\n\t", b" ")
+          .replace(b"\n ", b" ").split(b"\n") if h.startswith(b"Authentication-Results:")]
+    assert ar and b"dkim=pass" in ar[0], ar or hdrs
+    c.cmd("QUIT")
+
+
+GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
+
+
+@pytest.fixture(scope="module")
+def spamd(tmp_path_factory):
+    """spamd on loopback, started once for the module (its start-up is slow),
+    with network tests off."""
+    if not (_which("spamd") and _which("spamass-milter")):
+        pytest.skip("spamassassin and spamass-milter are not installed")
+    d = tmp_path_factory.mktemp("spamd")
+    port = free_port()
+    p = subprocess.Popen([_which("spamd"), "-L", "-x", "-i", "127.0.0.1", "-p", str(port),
+                          "-A", "127.0.0.1", "-s", "stderr", "-r", str(d / "spamd.pid"),
+                          "--max-children", "1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not _wait_port(port, p, timeout=60):
+        p.kill()
+        pytest.skip("spamd did not start")
+    yield port
+    p.terminate()
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+@pytest.fixture
+def spamass(spamd, tmp_path):
+    port = free_port()
+    p = subprocess.Popen([_which("spamass-milter"), "-p", "inet:%d@127.0.0.1" % port,
+                          "-r", "15", "--", "-d", "127.0.0.1", "-p", str(spamd)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if not _wait_port(port, p):
+        err = p.stderr.read().decode() if p.poll() is not None else "no socket"
+        pytest.fail("spamass-milter did not start: %s" % err)
+    yield port
+    p.terminate()
+    try:
+        p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def test_spamass_milter_rejects_gtube_and_tags_clean_mail(petrel_instance, spamass):
+    port = start(petrel_instance, "inet:127.0.0.1:%d" % spamass,
+                 milter_content_timeout="60s", milter_command_timeout="30s")
+    spam = MESSAGE.replace("Body line one.", GTUBE)
+    out, c = transaction(port, message=spam)
+    assert out["eom"][0] == 550, out
+    out, c2 = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    hdrs = headers_of(d["content"])
+    assert any(h.startswith(b"X-Spam-Status: No") for h in hdrs), hdrs
+    assert any(h.startswith(b"X-Spam-Checker-Version:") for h in hdrs), hdrs
+    c.cmd("QUIT")
+    c2.cmd("QUIT")
