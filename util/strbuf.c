@@ -34,9 +34,15 @@ struct strbuf *strbuf_new(size_t initial, size_t limit)
     return sb;
 }
 
+/* What a buffer points at after strbuf_steal: empty, and owning no memory
+ * (cap 0), so a caller that forgets strbuf_release leaks nothing; the next
+ * append allocates afresh. Only a NUL is ever written here (reset, truncate). */
+static char strbuf_unowned[1];
+
 void strbuf_release(struct strbuf *sb)
 {
-    free(sb->data);
+    if (sb->cap > 0)
+        free(sb->data);
     sb->data = NULL;
     sb->len = sb->cap = 0;
 }
@@ -64,7 +70,12 @@ int strbuf_reserve(struct strbuf *sb, size_t more)
         cap = cap > SIZE_MAX / 2 ? need : cap * 2;
     if (cap > sb->limit + 1)
         cap = sb->limit + 1;
-    sb->data = xrealloc(sb->data, cap);
+    if (sb->cap == 0) {
+        sb->data = xmalloc(cap);
+        sb->data[0] = '\0';
+    } else {
+        sb->data = xrealloc(sb->data, cap);
+    }
     sb->cap = cap;
     return 0;
 }
@@ -155,12 +166,11 @@ void strbuf_consume(struct strbuf *sb, size_t n)
 
 char *strbuf_steal(struct strbuf *sb)
 {
-    char *res = sb->data;
+    char *res = sb->cap > 0 ? sb->data : NULL;
 
-    sb->data = xmalloc(16);
-    sb->cap = 16;
+    sb->data = strbuf_unowned;
+    sb->cap = 0;
     sb->len = 0;
-    sb->data[0] = '\0';
     if (res == NULL)
         return xstrdup("");
     return res;

@@ -41,7 +41,9 @@ int strbuf_set(struct strbuf *sb, const char *str);
 void strbuf_truncate(struct strbuf *sb, size_t len);
 /* Removes the first n bytes (consumed input). */
 void strbuf_consume(struct strbuf *sb, size_t n);
-/* Returns the contents as a malloc'ed string and leaves sb empty. */
+/* Returns the contents as a malloc'ed string and leaves sb empty and owning no
+ * memory: it may be used again at once, and releasing it is harmless but not
+ * needed (a forgotten release after a steal leaks nothing). */
 char *strbuf_steal(struct strbuf *sb);
 
 #endif

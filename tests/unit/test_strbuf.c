@@ -83,6 +83,23 @@ static void test_steal(void **state)
     assert_string_equal(sb.data, "");
     free(s);
     strbuf_release(&sb);
+
+    /* After a steal the buffer owns nothing, works at once, and needs no release
+     * (the sanitizer build's leak check would catch a fresh allocation here). */
+    strbuf_init(&sb, 8, 0);
+    strbuf_set(&sb, "one");
+    s = strbuf_steal(&sb);
+    free(s);
+    strbuf_reset(&sb);
+    strbuf_truncate(&sb, 0);
+    assert_int_equal(strbuf_printf(&sb, "%s-%d", "two", 2), 0);
+    assert_string_equal(sb.data, "two-2");
+    s = strbuf_steal(&sb);
+    assert_string_equal(s, "two-2");
+    free(s);
+    s = strbuf_steal(&sb);      /* stealing an empty, unowned buffer */
+    assert_string_equal(s, "");
+    free(s);
 }
 
 int main(void)
