@@ -833,6 +833,8 @@ int petrel_queue_act(const char *action, struct queue_opts *o)
     s.seen = htable_new(256);
     strbuf_init(&s.pending, ACT_PIPE_BATCH + 256, STRBUF_UNLIMITED);
     if (act_targets(&s, o) < 0) {
+        if (s.done)             /* a streaming action stopped part way */
+            msg_info("%s: %lu message%s", act_summary[s.kind], s.done, s.done == 1 ? "" : "s");
         strbuf_release(&s.pending);
         htable_free(&s.seen, NULL);
         close(s.qfd);

@@ -351,6 +351,71 @@ def test_requeue_keeps_the_arrival_time(petrel_instance):
     assert "arrival_time" not in inst.log(), inst.log()      # no "ignored" warning
 
 
+# A cleanup client in a few lines of the IPC encoding (docs/ipc.md): open with an
+# arrival_time, then finish with one recipient and the content; prints the reply.
+CLEANUP_CLIENT = r"""
+import socket, struct, sys
+def attr(t, name, value, lst=False):
+    n = name.encode()
+    head = bytes([t | (0x80 if lst else 0), len(n)]) + n
+    if t == 1:
+        return head + struct.pack(">I", value)
+    v = value.encode() if isinstance(value, str) else value
+    return head + struct.pack(">I", len(v)) + v + (b"\0" if t == 3 else b"")
+def frame(*attrs):
+    body = b"".join(attrs)
+    return bytes([0xA7, 1, 0, 0]) + struct.pack(">I", len(body)) + body
+def recv(s):
+    head = b""
+    while len(head) < 8:
+        head += s.recv(8 - len(head))
+    n = struct.unpack(">I", head[4:])[0]
+    body = b""
+    while len(body) < n:
+        body += s.recv(n - len(body))
+    return body
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(10)
+s.connect(sys.argv[1])
+s.sendall(frame(attr(3, "request", "open"), attr(1, "flags", 0),
+                attr(3, "arrival_time", sys.argv[2])))
+print(recv(s))
+s.sendall(frame(attr(3, "request", "finish"), attr(3, "sender", "u@src.test"),
+                attr(3, "rcpt", sys.argv[3], True), attr(3, "orig_rcpt", "", True),
+                attr(1, "dsn_notify", 0, True),
+                attr(4, "data", b"Subject: arrival\n\nhi\n", True)))
+print(recv(s))
+"""
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to run as another user")
+def test_arrival_time_only_from_trusted_cleanup_clients(petrel_instance):
+    inst = petrel_instance
+    start(inst)
+    sock = os.path.join(inst.queue_dir, "public", "cleanup")
+    past = int(time.time()) - 7200
+    nobody = pwd.getpwnam("nobody").pw_uid
+    gid = __import__("grp").getgrnam(SETGID_GROUP).gr_gid
+
+    def untrusted():
+        os.setgroups([])
+        os.setgid(gid)
+        os.setuid(nobody)
+
+    for who, rcpt, pre in (("trusted", "t@defer.test", None),
+                           ("untrusted", "u@defer.test", untrusted)):
+        r = subprocess.run(["/usr/bin/python3", "-c", CLEANUP_CLIENT, sock, "%d.000123" % past,
+                            rcpt], capture_output=True, timeout=30, preexec_fn=pre)
+        assert r.returncode == 0, (who, r.stderr)
+    assert wait_for(lambda: len(listed(inst)) == 2 and all(
+        m["queue_name"] == "deferred" for m in listed(inst)), timeout=20), inst.log()
+    by_rcpt = {m["recipients"][0]["address"]: m for m in listed(inst)}
+    assert by_rcpt["t@defer.test"]["arrival_time"] == past
+    assert abs(by_rcpt["u@defer.test"]["arrival_time"] - time.time()) < 60
+    assert inst.wait_log(r"cleanup\[\d+\]: warning: arrival_time from an untrusted client "
+                         r"\(uid %d\) ignored" % nobody), inst.log()
+
+
 def test_bounce_returns_the_message_with_a_dsn(petrel_instance):
     inst = petrel_instance
     prog("bounce", "bounce")
