@@ -131,7 +131,32 @@ class F(Milter.Base):
         return Milter.CONTINUE
 
 
-Milter.factory = F
+class G(F):
+    """Negotiates NR_HDR and NR_RCPT (no replies), NOEOH, HDR_LEADSPC, RCPT_REJ
+    and SKIP (used in the body). (python3-milter's SETSYMLIST fails its own
+    negotiation; test_milter.c covers SETSYMLIST with a scripted filter.)"""
+
+    @Milter.noreply
+    def header(self, n, v):
+        rec("header", n, v)
+        return Milter.CONTINUE
+
+    @Milter.noreply
+    def envrcpt(self, t, *args):
+        rec("rcpt", t, list(args), self.getsymval("{rcpt_mailer}"))
+        return Milter.CONTINUE
+
+    @Milter.nocallback
+    def eoh(self):
+        return Milter.CONTINUE
+
+    def body(self, chunk):
+        rec("body", chunk.decode("latin-1"))
+        return Milter.SKIP
+
+
+Milter.enable_protocols(G, Milter.P_HDR_LEADSPC | Milter.P_RCPT_REJ)
+Milter.factory = G if cfg.get("variant") == "flags" else F
 Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.ADDRCPT_PAR
                  | Milter.DELRCPT | Milter.CHGFROM | Milter.CHGBODY | Milter.QUARANTINE)
 Milter.runmilter("petrel-test", "inet:%d@127.0.0.1" % cfg["port"], timeout=60)
@@ -668,3 +693,30 @@ def test_spamass_milter_rejects_gtube_and_tags_clean_mail(petrel_instance, spama
     assert any(h.startswith(b"X-Spam-Checker-Version:") for h in hdrs), hdrs
     c.cmd("QUIT")
     c2.cmd("QUIT")
+
+
+def test_negotiated_flags(petrel_instance, filters):
+    f = filters({"variant": "flags", "edits": [["add", "X-Lead", "  two spaces"]]})
+    port = start(petrel_instance, f.spec, mynetworks="192.0.2.0/24", local_recipient_maps="")
+    big = MESSAGE.replace("Body line two.\r\n", "x" * 70 + "\r\n") + ("y" * 70 + "\r\n") * 3000
+    out, c = transaction(port, rcpts=("nobody@relay.invalid", "rcpt@localhost"),
+                         message=big)
+    assert out["rcpt"][0][0] == 554 or out["rcpt"][0][0] == 454, out
+    d = queued(petrel_instance, out["eom"])
+    c.cmd("QUIT")
+    assert wait_for(lambda: any(e[0] == "close" for e in f.events()), timeout=5)
+    ev = f.events()
+    # HDR_LEADSPC: the value as stored, its leading space included; and the
+    # filter's own leading white space kept in what it adds.
+    assert ["header", "Subject", " test\n folded"] in ev, ev
+    assert b"\nX-Lead:  two spaces\n" in d["content"]
+    # NOEOH: no end-of-header stage.
+    assert not any(e[0] == "eoh" for e in ev)
+    # RCPT_REJ: the recipient Petrel refused reaches the filter as an "error" one.
+    rcpts = [e for e in ev if e[0] == "rcpt"]
+    assert rcpts[0][1] == "<nobody@relay.invalid>" and rcpts[0][3] == "error", rcpts
+    assert rcpts[1][1] == "<rcpt@localhost>" and rcpts[1][3] == "smtp", rcpts
+    # SKIP after the first body chunk: the rest of the body is not sent, the
+    # message is whole.
+    assert len([e for e in ev if e[0] == "body"]) == 1
+    assert d["content"].count(b"y" * 70) == 3000
