@@ -626,7 +626,8 @@ static int cleanup_milter_verdict(struct cleanup_state *st, const char *v, const
     strbuf_init(&text, 128, 1000);
     cleanup_milter_one_line(v, &text);
     msg_info("%s: milter-reject: %s from %s; from=<%s> to=<%s>: %s", st->qid, stage,
-             st->client.data, st->sender.data, st->first_rcpt.data, text.data + 4);
+             st->client.data, st->sender.data, st->first_rcpt.data,
+             text.len > 4 ? text.data + 4 : text.data);
     cleanup_error(st, text.data[0] == '5' ? CLEANUP_STAT_CONT : CLEANUP_STAT_DEFER, text.data);
     strbuf_release(&text);
     return 1;

@@ -122,6 +122,10 @@ class F(Milter.Base):
                     self.progress()
         return self.act("eom")
 
+    def unknown(self, cmd):
+        rec("unknown", cmd.decode("latin-1") if isinstance(cmd, bytes) else cmd)
+        return self.act("unknown")
+
     def abort(self):
         rec("abort")
         return Milter.CONTINUE
@@ -720,3 +724,25 @@ def test_negotiated_flags(petrel_instance, filters):
     # message is whole.
     assert len([e for e in ev if e[0] == "body"]) == 1
     assert d["content"].count(b"y" * 70) == 3000
+
+
+def test_progress_keeps_a_slow_filter_alive(petrel_instance, filters):
+    # Six PROGRESS replies 0.5 s apart: 3 s in all, past content_timeout=2s,
+    # but never 2 s without a packet.
+    f = filters({"edits": [["progress", 6], ["add", "X-Slow", "done"]]})
+    port = start(petrel_instance, "{ %s, content_timeout=2s }" % f.spec)
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    assert b"\nX-Slow: done\n" in d["content"]
+    c.cmd("QUIT")
+
+
+def test_unknown_command(petrel_instance, filters):
+    f = filters({"act": {"unknown": ["reply", "550", "5.5.1", "not here either"]}})
+    port = start(petrel_instance, f.spec)
+    c = greet(port)
+    ehlo(c)
+    assert c.cmd("FROBNICATE now") == (550, ["5.5.1 not here either"])
+    assert wait_for(lambda: ["unknown", "FROBNICATE now"] in f.events(), timeout=5)
+    assert c.cmd("NOOP")[0] == 250
+    c.cmd("QUIT")
