@@ -109,6 +109,18 @@ int cleanup_milter_reply(struct attr_msg *out);
 void cleanup_milter_free(struct cleanup_state *st);
 
 /* cleanup_message.c */
+enum cleanup_act_result {
+    CLEANUP_ACT_KEEP,
+    CLEANUP_ACT_DROP,
+    CLEANUP_ACT_REPLACE,        /* the replacement is in st->tmp */
+};
+/* A header_checks/body_checks result applied to content (class "header" or
+ * "body"); PREPEND writes its line to the content at once. */
+enum cleanup_act_result cleanup_act(struct cleanup_state *st, const char *class,
+                                    const char *content, size_t len, const char *value);
+/* A checks table lookup; NULL when nothing matched (a lookup failure defers). */
+const char *cleanup_check(struct cleanup_state *st, struct dict_list *maps, const char *name,
+                          const char *text);
 void cleanup_message_init(void);
 void cleanup_message_begin(struct cleanup_state *st);
 void cleanup_message_data(struct cleanup_state *st, const char *data, size_t len);

@@ -41,12 +41,6 @@ static char **cleanup_strip_names;              /* ... and plain header names */
 static size_t cleanup_strip_count;
 static size_t cleanup_piece_max;
 
-enum cleanup_act_result {
-    CLEANUP_ACT_KEEP,
-    CLEANUP_ACT_DROP,
-    CLEANUP_ACT_REPLACE,        /* the replacement is in st->tmp */
-};
-
 static struct dict_list *cleanup_checks_open(const char *name, const char *value)
 {
     struct strbuf err;
@@ -173,7 +167,7 @@ static void cleanup_dsn_text(struct strbuf *out, const char *def, const char *te
 }
 
 /* Applies one header_checks/body_checks result; class is "header" or "body". */
-static enum cleanup_act_result cleanup_act(struct cleanup_state *st, const char *class,
+enum cleanup_act_result cleanup_act(struct cleanup_state *st, const char *class,
                                            const char *content, size_t len, const char *value)
 {
     size_t cmd_len = strcspn(value, " \t");
@@ -240,8 +234,8 @@ static enum cleanup_act_result cleanup_act(struct cleanup_state *st, const char 
 }
 
 /* Looks text up in a checks table; the result, or NULL (lookup failures defer). */
-static const char *cleanup_check(struct cleanup_state *st, struct dict_list *maps,
-                                 const char *name, const char *text)
+const char *cleanup_check(struct cleanup_state *st, struct dict_list *maps, const char *name,
+                          const char *text)
 {
     const char *value;
 

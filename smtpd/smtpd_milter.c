@@ -81,8 +81,10 @@ static const char *smtpd_milter_macro(void *ctx, const char *name)
         return s->milter_rcpt ? (s->milter_rcpt_rejected ? "error" : "smtp") : NULL;
     if (strcmp(name, "{rcpt_host}") == 0)
         return s->milter_rcpt_rejected ? s->milter_rcpt_reply : NULL;
-    /* No TLS and no SASL in this server yet: {tls_version}, {cipher},
-     * {auth_type}, {auth_authen} ... are not sent rather than sent empty. */
+    if (strcmp(name, "{auth_authen}") == 0)
+        return s->check.sasl_username;
+    /* No TLS in this server yet: {tls_version}, {cipher} ... are not sent
+     * rather than sent empty. */
     return NULL;
 }
 

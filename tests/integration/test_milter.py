@@ -746,3 +746,25 @@ def test_unknown_command(petrel_instance, filters):
     assert wait_for(lambda: ["unknown", "FROBNICATE now"] in f.events(), timeout=5)
     assert c.cmd("NOOP")[0] == 250
     c.cmd("QUIT")
+
+
+def test_milter_header_checks(petrel_instance, filters, tmp_path):
+    table = tmp_path / "milter_header_checks"
+    table.write_text("/^X-Drop:/ IGNORE\n/^X-Bad: *evil/ REJECT 5.7.1 bad header from filter\n")
+    f = filters({"edits": [["add", "X-Drop", "gone"], ["add", "X-Keep", "kept"],
+                           ["add", "X-Bad", "fine"]]}, name="ok")
+    g = filters({"edits": [["add", "X-Bad", "evil"]]}, name="evil")
+    port = start(petrel_instance, f.spec, milter_header_checks="regexp:%s" % table)
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    hdrs = headers_of(d["content"])
+    assert b"X-Keep: kept" in hdrs and b"X-Bad: fine" in hdrs
+    assert not any(h.startswith(b"X-Drop") for h in hdrs), hdrs
+    c.cmd("QUIT")
+    petrel_instance.stop()
+    petrel_instance.main_cf["smtpd_milters"] = g.spec
+    petrel_instance.write_main_cf()
+    petrel_instance.start()
+    out, c = transaction(port)
+    assert out["eom"] == (550, ["5.7.1 bad header from filter"]), out
+    c.cmd("QUIT")
