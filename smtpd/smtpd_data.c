@@ -353,7 +353,7 @@ int smtpd_bdat_receive(struct smtpd_session *s, const struct smtp_cmd *cmd)
         s->bdat_started = 1;
         s->sink_error = 0;
         s->bdat_cr = 0;
-        if (smtpd_session_check(s, SMTPD_CHECK_DATA) != 0) {
+        if (smtpd_session_check(s, SMTPD_CHECK_DATA) != 0 || smtpd_milter_data(s) != 0) {
             /* The reply is out; the chunk still has to be read. */
             s->bdat_failed = 1;
             smtpd_enter_state(s, SMTPD_STATE_BDAT);

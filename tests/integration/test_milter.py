@@ -768,3 +768,34 @@ def test_milter_header_checks(petrel_instance, filters, tmp_path):
     out, c = transaction(port)
     assert out["eom"] == (550, ["5.7.1 bad header from filter"]), out
     c.cmd("QUIT")
+
+
+def test_bdat_through_milter(petrel_instance, filters):
+    f = filters({"edits": [["add", "X-Chunked", "yes"]]})
+    port = start(petrel_instance, f.spec)
+    c = greet(port)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<s@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<r@example.net>")[0] == 250
+    part1, part2 = b"Subject: bdat\r\n\r\nfirst ", b"second\r\n"
+    c.send(b"BDAT %d\r\n" % len(part1) + part1)
+    assert c.reply()[0] == 250
+    c.send(b"BDAT %d LAST\r\n" % len(part2) + part2)
+    d = queued(petrel_instance, c.reply())
+    assert d["content"].endswith(b"\nX-Chunked: yes\n\nfirst second\n")
+    assert any(e[0] == "data" for e in f.events())
+    c.cmd("QUIT")
+
+
+def test_bdat_data_stage_reject(petrel_instance, filters):
+    f = filters({"act": {"data": ["reply", "554", "5.7.1", "no data today"]}})
+    port = start(petrel_instance, f.spec)
+    c = greet(port)
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<s@example.org>")[0] == 250
+    assert c.cmd("RCPT TO:<r@example.net>")[0] == 250
+    c.send(b"BDAT 5 LAST\r\nhello")
+    assert c.reply() == (554, ["5.7.1 no data today"])
+    c.cmd("QUIT")
+    # The unfinished queue file goes with the transaction.
+    assert wait_for(lambda: queue_files(petrel_instance) == [], timeout=10)
