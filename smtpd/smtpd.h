@@ -185,7 +185,8 @@ void smtpd_milter_init(void);
 int smtpd_milter_connect(struct smtpd_session *s);
 int smtpd_milter_helo(struct smtpd_session *s);
 int smtpd_milter_mail(struct smtpd_session *s, const struct smtp_cmd *cmd);
-/* rejected: Petrel's own reply for a refused recipient (SMFIP_RCPT_REJ), or NULL. */
+/* rejected: Petrel's own reply to a refused recipient, for filters that
+ * negotiated SMFIP_RCPT_REJ; NULL for an accepted one. */
 int smtpd_milter_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd, const char *rcpt,
                       const char *rejected);
 int smtpd_milter_data(struct smtpd_session *s);

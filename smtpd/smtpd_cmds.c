@@ -254,7 +254,7 @@ static int smtpd_rcpt_proceed(struct smtpd_session *s, const struct smtp_cmd *cm
     s->check.recipient = rcpt.address.data;
     if (smtpd_session_check(s, SMTPD_CHECK_RCPT) != 0) {
         s->check.recipient = NULL;
-        (void) smtpd_milter_rcpt(s, cmd, rcpt.address.data, "rejected");
+        (void) smtpd_milter_rcpt(s, cmd, rcpt.address.data, s->buf.data);
         goto done;
     }
     s->check.recipient = NULL;

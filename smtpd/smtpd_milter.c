@@ -75,12 +75,29 @@ static const char *smtpd_milter_macro(void *ctx, const char *name)
         return s->have_mail ? s->mail.address.data : NULL;
     if (strcmp(name, "{mail_mailer}") == 0)
         return s->have_mail ? "smtp" : NULL;
-    if (strcmp(name, "{rcpt_addr}") == 0)
-        return s->milter_rcpt;
     if (strcmp(name, "{rcpt_mailer}") == 0)
         return s->milter_rcpt ? (s->milter_rcpt_rejected ? "error" : "smtp") : NULL;
-    if (strcmp(name, "{rcpt_host}") == 0)
-        return s->milter_rcpt_rejected ? s->milter_rcpt_reply : NULL;
+    if (s->milter_rcpt_rejected && (strcmp(name, "{rcpt_host}") == 0
+                                    || strcmp(name, "{rcpt_addr}") == 0)) {
+        /* As Postfix: "554 5.7.1 <u@x>: Relay access denied" gives {rcpt_host}
+         * "5.7.1" and {rcpt_addr} "<u@x>: Relay access denied". */
+        const char *r = s->milter_rcpt_reply, *dsn = strlen(r) > 4 ? r + 4 : "";
+        size_t n = strcspn(dsn, " ");
+
+        strbuf_reset(&s->milter_macro);
+        if (strcmp(name, "{rcpt_host}") == 0) {
+            if (n > 0 && dsn[0] >= '2' && dsn[0] <= '5' && dsn[1] == '.')
+                strbuf_append(&s->milter_macro, dsn, n);
+            else
+                strbuf_append(&s->milter_macro, r, strnlen(r, 3));
+        } else {
+            strbuf_puts(&s->milter_macro, dsn[0] >= '2' && dsn[0] <= '5' && dsn[1] == '.'
+                        ? dsn + n + (dsn[n] == ' ') : dsn);
+        }
+        return s->milter_macro.data;
+    }
+    if (strcmp(name, "{rcpt_addr}") == 0)
+        return s->milter_rcpt;
     if (strcmp(name, "{auth_authen}") == 0)
         return s->check.sasl_username;
     /* No TLS in this server yet: {tls_version}, {cipher} ... are not sent

@@ -142,6 +142,7 @@ int smtpd_session_check(struct smtpd_session *s, enum smtpd_check_stage stage)
         smtpd_reply(s, "451 4.3.5 Server configuration problem");
         return -1;
     }
+    strbuf_set(&s->buf, res.reply);     /* for the caller (milter RCPT_REJ macros) */
     smtpd_reply_text(s, res.reply);
     if (strncmp(res.reply, "421", 3) == 0)
         s->hangup = 1;

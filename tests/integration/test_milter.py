@@ -147,7 +147,8 @@ class G(F):
 
     @Milter.noreply
     def envrcpt(self, t, *args):
-        rec("rcpt", t, list(args), self.getsymval("{rcpt_mailer}"))
+        rec("rcpt", t, list(args), self.getsymval("{rcpt_mailer}"),
+            self.getsymval("{rcpt_host}"), self.getsymval("{rcpt_addr}"))
         return Milter.CONTINUE
 
     @Milter.nocallback
@@ -719,6 +720,9 @@ def test_negotiated_flags(petrel_instance, filters):
     # RCPT_REJ: the recipient Petrel refused reaches the filter as an "error" one.
     rcpts = [e for e in ev if e[0] == "rcpt"]
     assert rcpts[0][1] == "<nobody@relay.invalid>" and rcpts[0][3] == "error", rcpts
+    # As Postfix: {rcpt_host} is the status, {rcpt_addr} the text of the refusal.
+    code, text = out["rcpt"][0]
+    assert rcpts[0][4] == text[0].split()[0] and rcpts[0][5] == text[0].split(" ", 1)[1], rcpts
     assert rcpts[1][1] == "<rcpt@localhost>" and rcpts[1][3] == "smtp", rcpts
     # SKIP after the first body chunk: the rest of the body is not sent, the
     # message is whole.
