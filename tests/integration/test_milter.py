@@ -803,3 +803,62 @@ def test_bdat_data_stage_reject(petrel_instance, filters):
     c.cmd("QUIT")
     # The unfinished queue file goes with the transaction.
     assert wait_for(lambda: queue_files(petrel_instance) == [], timeout=10)
+
+
+RSPAMD_CONF = """options {
+  pidfile = "%(d)s/rspamd.pid";
+  dbdir = "%(d)s";
+  url_tld = "%(d)s/tlds.dat";
+  dns { nameserver = ["127.0.0.1:1"]; timeout = 0.1s; retransmits = 1; }
+}
+logging { type = "file"; filename = "%(d)s/rspamd.log"; level = "info"; }
+actions { reject = 15; add_header = 6; greylist = 4; }
+worker "normal" { bind_socket = "127.0.0.1:%(normal)d"; count = 1; }
+worker "rspamd_proxy" {
+  bind_socket = "127.0.0.1:%(proxy)d";
+  milter = yes;
+  timeout = 60s;
+  count = 1;
+  upstream "local" { default = yes; self_scan = yes; }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def rspamd(tmp_path_factory):
+    """rspamd's milter proxy on loopback with a minimal configuration and no
+    network (DNS pointed at a closed port, a short TLD list)."""
+    exe = _which("rspamd")
+    if exe is None:
+        pytest.skip("rspamd is not installed")
+    try:
+        pwd_ent = __import__("pwd").getpwnam("_rspamd")
+    except KeyError:
+        pytest.skip("the _rspamd user does not exist")
+    d = tmp_path_factory.mktemp("rspamd")
+    os.chmod(d, 0o755)
+    (d / "tlds.dat").write_text("com\norg\nnet\nexample\ninvalid\n")
+    ports = {"d": str(d), "normal": free_port(), "proxy": free_port()}
+    (d / "rspamd.conf").write_text(RSPAMD_CONF % ports)
+    os.chown(d, pwd_ent.pw_uid, pwd_ent.pw_gid)
+    p = subprocess.Popen([exe, "-f", "-u", "_rspamd", "-g", "_rspamd", "-c",
+                          str(d / "rspamd.conf")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not _wait_port(ports["proxy"], p, timeout=60):
+        p.kill()
+        pytest.skip("rspamd did not start without network access")
+    yield ports["proxy"]
+    p.kill()
+    p.wait(timeout=10)
+
+
+def test_rspamd_milter_rejects_gtube(petrel_instance, rspamd):
+    port = start(petrel_instance, "inet:127.0.0.1:%d" % rspamd,
+                 milter_content_timeout="60s", milter_command_timeout="30s")
+    spam = MESSAGE.replace("Body line one.", GTUBE)
+    out, c = transaction(port, message=spam)
+    assert out["eom"][0] == 554 or out["eom"][0] == 550, out
+    out, c2 = transaction(port)
+    queued(petrel_instance, out["eom"])
+    c.cmd("QUIT")
+    c2.cmd("QUIT")
