@@ -862,3 +862,16 @@ def test_rspamd_milter_rejects_gtube(petrel_instance, rspamd):
     queued(petrel_instance, out["eom"])
     c.cmd("QUIT")
     c2.cmd("QUIT")
+
+
+def test_protocol_version_2(petrel_instance, filters):
+    # A version 2 MTA has no DATA or UNKNOWN stage and only the v2 actions.
+    f = filters({"edits": [["add", "X-V2", "yes"]]})
+    port = start(petrel_instance, "{ %s, protocol=2 }" % f.spec)
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    assert b"\nX-V2: yes\n" in d["content"]
+    c.cmd("QUIT")
+    assert wait_for(lambda: any(e[0] == "close" for e in f.events()), timeout=5)
+    kinds = [e[0] for e in f.events()]
+    assert "eom" in kinds and "data" not in kinds, kinds
