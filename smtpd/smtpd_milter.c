@@ -35,6 +35,11 @@ void smtpd_milter_init(void)
 
     if (var_smtpd_milters == NULL || var_smtpd_milters[strspn(var_smtpd_milters, ", \t\r\n")] == 0)
         return;
+    if (!milter_default_action_valid(var_milter_default_action))
+        msg_fatal("milter_default_action = %s: expected accept, reject, tempfail, quarantine "
+                  "or shutdown", var_milter_default_action);
+    if (var_milter_protocol[0] < '2' || var_milter_protocol[0] > '6' || var_milter_protocol[1])
+        msg_fatal("milter_protocol = %s: expected 2 to 6", var_milter_protocol);
     strbuf_init(&why, 128, 4096);
     if ((ms = milters_create(var_smtpd_milters, &why)) == NULL)
         msg_fatal("smtpd_milters = %s: %s", var_smtpd_milters, why.data);

@@ -875,3 +875,20 @@ def test_protocol_version_2(petrel_instance, filters):
     assert wait_for(lambda: any(e[0] == "close" for e in f.events()), timeout=5)
     kinds = [e[0] for e in f.events()]
     assert "eom" in kinds and "data" not in kinds, kinds
+
+
+@pytest.mark.parametrize("bad, why", [
+    ({"smtpd_milters": "tcp:127.0.0.1:1"}, r"smtpd_milters = tcp:127\.0\.0\.1:1: bad milter address"),
+    ({"smtpd_milters": "{ inet:127.0.0.1:1, default_action=bounce }"},
+     r"bad default_action \"bounce\""),
+    ({"smtpd_milters": "inet:127.0.0.1:1", "milter_default_action": "bounce"},
+     r"milter_default_action = bounce: expected accept, reject"),
+])
+def test_bad_milter_configuration_stops_smtpd(petrel_instance, bad, why):
+    milters = bad.pop("smtpd_milters")
+    port = start(petrel_instance, milters, **bad)
+    # The connection makes master start smtpd, which stops with the reason
+    # (and master throttles it); nobody is ever served with a wrong list.
+    c = Client(port)
+    assert petrel_instance.wait_log(r"fatal: .*" + why)
+    c.close()
