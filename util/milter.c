@@ -790,7 +790,7 @@ static const char *milter_call(struct milters *ms, struct milter *m, const struc
             if (c->envelope) {
                 m->state = MILTER_S_REJECT_CONN;
                 free(m->reject);
-                m->reject = xstrdup("554 5.7.1 Access denied");
+                m->reject = xstrdup("550 5.7.1 Command rejected");
                 return m->reject;
             }
             return c->eom ? "550 5.7.1 Message content rejected" : "550 5.7.1 Command rejected";
@@ -798,7 +798,7 @@ static const char *milter_call(struct milters *ms, struct milter *m, const struc
             if (c->envelope) {
                 m->state = MILTER_S_REJECT_CONN;
                 free(m->reject);
-                m->reject = xstrdup("421 4.7.0 Service unavailable - try again later");
+                m->reject = xstrdup("451 4.7.1 Service unavailable - try again later");
                 return m->reject;
             }
             return "451 4.7.1 Service unavailable - try again later";

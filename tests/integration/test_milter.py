@@ -892,3 +892,15 @@ def test_bad_milter_configuration_stops_smtpd(petrel_instance, bad, why):
     c = Client(port)
     assert petrel_instance.wait_log(r"fatal: .*" + why)
     c.close()
+
+
+def test_helo_tempfail_holds_for_the_session(petrel_instance, filters):
+    f = filters({"act": {"helo": ["tempfail"]}})
+    port = start(petrel_instance, f.spec)
+    c = greet(port)
+    assert c.cmd("EHLO client.example")[0] == 451
+    # As Postfix: a filter that refused the session at CONNECT or HELO
+    # answers every later command the same way.
+    assert c.cmd("HELO client.example") == (451, ["4.7.1 Service unavailable - try again later"])
+    assert c.cmd("MAIL FROM:<s@example.org>")[0] in (451, 503)
+    assert c.cmd("QUIT")[0] == 221
