@@ -841,15 +841,28 @@ def rspamd(tmp_path_factory):
     ports = {"d": str(d), "normal": free_port(), "proxy": free_port()}
     (d / "rspamd.conf").write_text(RSPAMD_CONF % ports)
     os.chown(d, pwd_ent.pw_uid, pwd_ent.pw_gid)
+    # Its own process group: rspamd's workers would outlive a killed main process.
     p = subprocess.Popen([exe, "-f", "-u", "_rspamd", "-g", "_rspamd", "-c",
-                          str(d / "rspamd.conf")],
+                          str(d / "rspamd.conf")], start_new_session=True,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop():
+        # SIGTERM to the main process: it stops and reaps its workers.
+        p.terminate()
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(p.pid, 9)
+        except ProcessLookupError:
+            pass
+        p.wait(timeout=10)
     if not _wait_port(ports["proxy"], p, timeout=60):
-        p.kill()
+        stop()
         pytest.skip("rspamd did not start without network access")
     yield ports["proxy"]
-    p.kill()
-    p.wait(timeout=10)
+    stop()
 
 
 def test_rspamd_milter_rejects_gtube(petrel_instance, rspamd):
