@@ -306,7 +306,7 @@ struct queue_list_scan {
     int defer_depth;
     int reasons_wanted;         /* read defer/ logs: the caller or a filter needs them */
     /* Reused for every message, so memory stays flat. */
-    struct strbuf path, sender, why, names;
+    struct strbuf path, sender, why, names, hold_reason;
     struct queue_rcpt *rcpt;
     size_t rcpt_cap;
     size_t *name_off;           /* offsets of the addresses in names */
@@ -385,9 +385,12 @@ static int queue_list_read(struct queue_list_scan *s, int fd, struct queue_msg *
         return -1;
     strbuf_reset(&s->sender);
     strbuf_reset(&s->names);
+    strbuf_reset(&s->hold_reason);
     while ((status = qfile_next(r, &rec)) > 0) {
         if (rec.type == QREC_SENDER) {
             strbuf_set(&s->sender, rec.data);
+        } else if (rec.type == QREC_ATTR && strncmp(rec.data, "hold_reason=", 12) == 0) {
+            strbuf_set(&s->hold_reason, rec.data + 12);
         } else if (rec.type == QREC_TIME) {
             m->arrival.tv_sec = (time_t) strtoll(rec.data, NULL, 10);
             m->arrival.tv_usec = strchr(rec.data, '.') ? strtol(strchr(rec.data, '.') + 1,
@@ -414,6 +417,7 @@ static int queue_list_read(struct queue_list_scan *s, int fd, struct queue_msg *
     }
     qfile_close(&r);
     m->sender = s->sender.data;
+    m->hold_reason = s->hold_reason.len ? s->hold_reason.data : NULL;
     m->nrcpt = n;
     m->rcpt = s->rcpt;
     return status == 0 ? 0 : -1;
@@ -564,6 +568,7 @@ int queue_list_scan_flags(int queue_dirfd, const struct queue_filter *f, queue_l
     s.reasons_wanted = !(flags & QUEUE_LIST_NO_REASONS) || (f && f->nreason);
     strbuf_init(&s.path, 64, PATH_MAX);
     strbuf_init(&s.sender, 64, QFILE_MAX_RECORD + 1);
+    strbuf_init(&s.hold_reason, 64, QFILE_MAX_RECORD + 1);
     strbuf_init(&s.why, 128, 4096);
     strbuf_init(&s.names, 256, STRBUF_UNLIMITED);
     s.reasons = htable_new(16);
@@ -593,6 +598,7 @@ int queue_list_scan_flags(int queue_dirfd, const struct queue_filter *f, queue_l
     free(s.name_off);
     strbuf_release(&s.path);
     strbuf_release(&s.sender);
+    strbuf_release(&s.hold_reason);
     strbuf_release(&s.why);
     strbuf_release(&s.names);
     return rc;
@@ -675,6 +681,13 @@ void queue_format_classic(const struct queue_msg *m, struct strbuf *out)
     else
         queue_format_printable(out, *m->sender ? m->sender : "MAILER-DAEMON");
     strbuf_putc(out, '\n');
+    if (m->hold_reason) {
+        /* Not in Postfix's listing: a quarantined message says why it is held. */
+        len = strlen(m->hold_reason) + strlen("held: ");
+        strbuf_printf(out, "%*s(held: ", len < 76 ? (int) (76 - len) : 0, "");
+        queue_format_printable(out, m->hold_reason);
+        strbuf_puts(out, ")\n");
+    }
     for (i = 0; i < m->nrcpt; i++) {
         const char *reason = m->rcpt[i].reason;
 
@@ -762,6 +775,10 @@ void queue_format_json(const struct queue_msg *m, struct strbuf *out)
                   "\"forced_expire\": %s, \"sender\": ", (long long) m->arrival.tv_sec,
                   (unsigned long long) m->size, m->forced_expire ? "true" : "false");
     queue_json_string(out, m->sender);
+    if (m->hold_reason) {
+        strbuf_puts(out, ", \"hold_reason\": ");
+        queue_json_string(out, m->hold_reason);
+    }
     strbuf_puts(out, ", \"recipients\": [");
     for (i = 0; i < m->nrcpt; i++) {
         strbuf_puts(out, i ? ", {\"address\": " : "{\"address\": ");

@@ -65,6 +65,7 @@ struct queue_msg {
     size_t nrcpt;               /* pending (R) recipients */
     const struct queue_rcpt *rcpt;
     int forced_expire;          /* always 0: Petrel has no postsuper -f yet */
+    const char *hold_reason;    /* why a message is held (milter QUARANTINE), or NULL */
     uid_t owner;                /* file owner (the submitter, for maildrop) */
 };
 

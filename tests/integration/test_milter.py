@@ -12,6 +12,7 @@ message flows.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -519,6 +520,10 @@ def test_quarantine_listed_and_released(petrel_instance, filters):
     assert r.returncode == 0, r.stderr
     entries = [json.loads(ln) for ln in r.stdout.splitlines() if ln.strip()]
     assert [(e["queue_id"], e["queue_name"]) for e in entries] == [(qid, "hold")], r.stdout
+    assert entries[0]["hold_reason"] == "held for review"
+    r = subprocess.run(petrel + ["list"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert re.search(r"(?m)^%s! .*\n +\(held: held for review\)\n" % qid, r.stdout), r.stdout
     r = subprocess.run(petrel + ["release", qid], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert petrel_instance.wait_log(r"%s: released from hold" % qid)
