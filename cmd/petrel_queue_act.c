@@ -18,10 +18,12 @@
  * and release act on each message as the scan meets it, so memory stays flat
  * over a queue of any size: a deleted file cannot be met again, a released
  * one goes to deferred/, which the scan has passed, and a held one met again
- * in hold/ is left alone. The scan hands each target through a pipe to a
- * child process that unlinks or renames it, so the file system's cost of a
- * removal (the larger part of a filtered delete) runs beside the scan instead
- * of after it; the pipe bounds what is in flight. requeue and bounce collect
+ * in hold/ is left alone. The scan hands each target through a pipe to one
+ * of a few child processes that unlink or rename it, chosen by the target's
+ * hash bucket (so no two of them work in one directory), so the file system's
+ * cost of a removal (the larger part of a filtered delete, mostly waiting for
+ * the journal) runs beside the scan and in parallel instead of after it; the
+ * pipes bound what is in flight. requeue and bounce collect
  * their targets before the first change, so a message requeued into incoming/
  * is never seen again by the same run (their target list is a queue ID per
  * message). Root drops to mail_owner first, so every file and
@@ -70,16 +72,19 @@
 #define ACT_CLEANUP_TIMEOUT_MS (60 * 1000)
 #define ACT_BOUNCE_TIMEOUT_MS  (120 * 1000)
 #define ACT_BOUNCE_REASON   "message bounced by administrator"
-#define ACT_PIPE_BATCH      4096        /* bytes of targets per write to the worker */
+#define ACT_PIPE_BATCH      4096        /* bytes of targets per write to a worker */
+#define ACT_WORKERS         4           /* worker processes of a streaming action */
 
 enum act_kind { ACT_DELETE, ACT_HOLD, ACT_RELEASE, ACT_REQUEUE, ACT_BOUNCE };
 
 struct act_state {
     enum act_kind kind;
     int qfd;
-    int worker_fd;              /* targets to the worker process, -1 when none */
-    pid_t worker;
-    struct strbuf pending;      /* targets not yet written to worker_fd */
+    int nworkers;               /* 0: targets are handled in this process */
+    int worker_fd[ACT_WORKERS]; /* targets to each worker, -1 when it is gone */
+    int result_fd[ACT_WORKERS]; /* its counts at the end */
+    pid_t worker[ACT_WORKERS];
+    struct strbuf pending[ACT_WORKERS];        /* targets not yet written */
     struct queue_target *t;
     size_t n, cap;
     struct htable *seen;
@@ -136,27 +141,27 @@ static void act_handle(struct act_state *s, const char *qid, int queue);
 
 /* --- The worker process ---------------------------------------------------- */
 
-/* Writes the pending targets; -1 when the worker is gone. */
-static int act_worker_flush(struct act_state *s)
+/* Writes worker w's pending targets; -1 when the worker is gone. */
+static int act_worker_flush(struct act_state *s, int w)
 {
+    struct strbuf *p = &s->pending[w];
     size_t off = 0;
     ssize_t n;
 
-    while (off < s->pending.len) {
-        n = write(s->worker_fd, s->pending.data + off, s->pending.len - off);
+    while (off < p->len && s->worker_fd[w] >= 0) {
+        n = write(s->worker_fd[w], p->data + off, p->len - off);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             msg_error("queue worker process: write: %m");
-            close(s->worker_fd);
-            s->worker_fd = -1;
-            strbuf_reset(&s->pending);
-            return -1;
+            close(s->worker_fd[w]);
+            s->worker_fd[w] = -1;
+            break;
         }
         off += (size_t) n;
     }
-    strbuf_reset(&s->pending);
-    return 0;
+    strbuf_reset(p);
+    return s->worker_fd[w] >= 0 ? 0 : -1;
 }
 
 /* The worker: targets from fd until end of file, then its counts on out. */
@@ -192,92 +197,118 @@ static void act_worker_main(struct act_state *s, int fd, int out)
     _exit(0);
 }
 
-/* Starts the worker; when it cannot be started, targets are handled inline. */
-static void act_worker_start(struct act_state *s, int *result_fd)
+/* Starts the workers; when none can be started, targets are handled inline. */
+static void act_worker_start(struct act_state *s)
 {
-    int tp[2], rp[2];
+    int tp[2], rp[2], w, k;
     pid_t pid;
 
-    *result_fd = -1;
-    if (pipe2(tp, O_CLOEXEC) < 0)
-        return;
     (void) signal(SIGPIPE, SIG_IGN);    /* a worker gone is a write error */
-    if (pipe2(rp, O_CLOEXEC) < 0) {
+    (void) fflush(stdout);      /* nothing buffered is written twice */
+    (void) fflush(stderr);
+    for (w = 0; w < ACT_WORKERS; w++) {
+        if (pipe2(tp, O_CLOEXEC) < 0)
+            break;
+        if (pipe2(rp, O_CLOEXEC) < 0) {
+            close(tp[0]);
+            close(tp[1]);
+            break;
+        }
+        if ((pid = fork()) < 0) {
+            msg_warn("fork: %m: %d worker process%s", w, w == 1 ? "" : "es");
+            close(tp[0]);
+            close(tp[1]);
+            close(rp[0]);
+            close(rp[1]);
+            break;
+        }
+        if (pid == 0) {
+            /* Only its own pipes: the others must see end of file when the
+             * parent closes them. */
+            for (k = 0; k < w; k++) {
+                close(s->worker_fd[k]);
+                close(s->result_fd[k]);
+            }
+            s->nworkers = 0;
+            close(tp[1]);
+            close(rp[0]);
+            act_worker_main(s, tp[0], rp[1]);
+        }
         close(tp[0]);
-        close(tp[1]);
-        return;
-    }
-    if ((pid = fork()) < 0) {
-        msg_warn("fork: %m: the changes are made without a worker process");
-        close(tp[0]);
-        close(tp[1]);
-        close(rp[0]);
         close(rp[1]);
-        return;
+        s->worker[w] = pid;
+        s->worker_fd[w] = tp[1];
+        s->result_fd[w] = rp[0];
+        s->nworkers = w + 1;
     }
-    if (pid == 0) {
-        close(tp[1]);
-        close(rp[0]);
-        act_worker_main(s, tp[0], rp[1]);
-    }
-    close(tp[0]);
-    close(rp[1]);
-    s->worker = pid;
-    s->worker_fd = tp[1];
-    *result_fd = rp[0];
 }
 
-/* Ends the target stream and adds the worker's counts; -1 when it failed. */
-static int act_worker_finish(struct act_state *s, int result_fd)
+/* Ends the target streams and adds the workers' counts; -1 when one failed. */
+static int act_worker_finish(struct act_state *s)
 {
     char buf[96];
-    size_t got = 0;
+    size_t got;
     ssize_t n;
     unsigned long done, skipped, failed;
-    int status, rc = 0;
+    int status, rc = 0, w;
 
-    if (s->worker_fd >= 0 && s->pending.len)
-        (void) act_worker_flush(s);
-    if (s->worker_fd >= 0)
-        close(s->worker_fd);
-    s->worker_fd = -1;
-    while (got < sizeof(buf) - 1) {
-        n = read(result_fd, buf + got, sizeof(buf) - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t) n;
+    for (w = 0; w < s->nworkers; w++) {
+        if (s->worker_fd[w] >= 0 && s->pending[w].len)
+            (void) act_worker_flush(s, w);
+        if (s->worker_fd[w] >= 0)
+            close(s->worker_fd[w]);
+        s->worker_fd[w] = -1;
     }
-    buf[got] = 0;
-    close(result_fd);
-    while (waitpid(s->worker, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (sscanf(buf, "%lu %lu %lu", &done, &skipped, &failed) != 3) {
-        msg_error("queue worker process ended early (status %d): some messages were not changed",
-                  status);
-        rc = -1;
-    } else {
-        s->done += done;
-        s->skipped += skipped;
-        s->failed += failed;
+    for (w = 0; w < s->nworkers; w++) {
+        got = 0;
+        while (got < sizeof(buf) - 1) {
+            n = read(s->result_fd[w], buf + got, sizeof(buf) - 1 - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t) n;
+        }
+        buf[got] = 0;
+        close(s->result_fd[w]);
+        while (waitpid(s->worker[w], &status, 0) < 0 && errno == EINTR)
+            ;
+        if (sscanf(buf, "%lu %lu %lu", &done, &skipped, &failed) != 3) {
+            msg_error("queue worker process ended early (status %d): "
+                      "some messages were not changed", status);
+            rc = -1;
+        } else {
+            s->done += done;
+            s->skipped += skipped;
+            s->failed += failed;
+        }
     }
+    s->nworkers = 0;
     return rc;
 }
 
-/* Hands a target to the worker as "QUEUE QID\n" (or handles it here when
- * there is no worker); the pipe blocks when the worker falls behind. */
+/* Hands a target as "QUEUE QID\n" to the worker of its directory (or handles
+ * it here when there are no workers); a pipe blocks when its worker falls
+ * behind. */
 static int act_stream(const struct queue_msg *m, void *ctx)
 {
     struct act_state *s = ctx;
+    const char *p, *slash = strrchr(m->path, '/');
+    unsigned h = 0;
+    int w;
 
-    if (s->worker_fd < 0) {
+    if (s->nworkers == 0) {
         act_handle(s, m->qid, m->queue);
         return 0;
     }
-    strbuf_printf(&s->pending, "%d %s\n", (int) m->queue, m->qid);
-    if (s->pending.len >= ACT_PIPE_BATCH && act_worker_flush(s) < 0)
+    for (p = m->path; p < (slash ? slash : m->path); p++)
+        h = h * 31 + (unsigned char) *p;
+    w = (int) (h % (unsigned) s->nworkers);
+    if (s->worker_fd[w] < 0)
         return 1;               /* worker gone: stop, the rest stays as it was */
+    strbuf_printf(&s->pending[w], "%d %s\n", (int) m->queue, m->qid);
+    if (s->pending[w].len >= ACT_PIPE_BATCH && act_worker_flush(s, w) < 0)
+        return 1;
     return 0;
 }
 
@@ -330,7 +361,7 @@ static int act_read_stdin(struct queue_opts *o)
 static int act_targets(struct act_state *s, struct queue_opts *o)
 {
     struct strbuf why;
-    int i, all = 0, ids = 0, rc, result_fd = -1;
+    int i, all = 0, ids = 0, rc;
 
     strbuf_init(&why, 128, 4096);
     for (i = 0; i < o->nargs; i++) {
@@ -367,10 +398,10 @@ static int act_targets(struct act_state *s, struct queue_opts *o)
         return -1;
     }
     if (act_streams(s))
-        act_worker_start(s, &result_fd);
+        act_worker_start(s);
     rc = queue_list_scan_flags(s->qfd, o->filter, act_streams(s) ? act_stream : act_collect, s,
                                NULL, QUEUE_LIST_NO_REASONS, &why);
-    if (result_fd >= 0 && act_worker_finish(s, result_fd) < 0)
+    if (s->nworkers && act_worker_finish(s) < 0)
         s->failed++;
     if (rc < 0) {
         msg_error("%s", why.data);
@@ -821,7 +852,6 @@ int petrel_queue_act(const char *action, struct queue_opts *o)
     size_t i;
 
     memset(&s, 0, sizeof(s));
-    s.worker_fd = -1;
     s.kind = strcmp(action, "delete") == 0 ? ACT_DELETE : strcmp(action, "hold") == 0 ? ACT_HOLD
         : strcmp(action, "release") == 0 ? ACT_RELEASE : strcmp(action, "requeue") == 0
         ? ACT_REQUEUE : ACT_BOUNCE;
@@ -831,11 +861,15 @@ int petrel_queue_act(const char *action, struct queue_opts *o)
     if ((s.qfd = petrel_queue_open_dir()) < 0)
         return EX_NOPERM;
     s.seen = htable_new(256);
-    strbuf_init(&s.pending, ACT_PIPE_BATCH + 256, STRBUF_UNLIMITED);
+    for (i = 0; i < ACT_WORKERS; i++) {
+        s.worker_fd[i] = s.result_fd[i] = -1;
+        strbuf_init(&s.pending[i], ACT_PIPE_BATCH + 256, STRBUF_UNLIMITED);
+    }
     if (act_targets(&s, o) < 0) {
         if (s.done)             /* a streaming action stopped part way */
             msg_info("%s: %lu message%s", act_summary[s.kind], s.done, s.done == 1 ? "" : "s");
-        strbuf_release(&s.pending);
+        for (i = 0; i < ACT_WORKERS; i++)
+            strbuf_release(&s.pending[i]);
         htable_free(&s.seen, NULL);
         close(s.qfd);
         return EX_USAGE;
@@ -847,7 +881,8 @@ int petrel_queue_act(const char *action, struct queue_opts *o)
     if (s.failed)
         msg_warn("%lu message%s could not be changed", s.failed, s.failed == 1 ? "" : "s");
     free(s.t);
-    strbuf_release(&s.pending);
+    for (i = 0; i < ACT_WORKERS; i++)
+        strbuf_release(&s.pending[i]);
     htable_free(&s.seen, NULL);
     close(s.qfd);
     return s.failed ? 1 : 0;
