@@ -61,6 +61,7 @@
 #include "safe_file.h"
 #include "server.h"
 #include "stats.h"
+#include "status_log.h"
 
 #define CLEANUP_MAX_FRAME    (256 * 1024)       /* client batches are about 64 KiB */
 #define CLEANUP_MAX_ATTRS    8192
@@ -73,6 +74,9 @@
 
 void cleanup_error(struct cleanup_state *st, int stat, const char *reply)
 {
+    /* Returning a rejected message: what rejected it must not stop its return. */
+    if ((st->flags & CLEANUP_FLAG_BOUNCE) && (stat & (CLEANUP_STAT_CONT | CLEANUP_STAT_HOPS)))
+        return;
     if (st->errs == 0)
         strbuf_set(&st->reason, reply);
     st->errs |= stat;
@@ -111,7 +115,7 @@ void cleanup_log_action(struct cleanup_state *st, const char *action, const char
 
 /* --- Queue ----------------------------------------------------------------- */
 
-static int cleanup_queue_depth(const char *queue)
+int cleanup_queue_depth(const char *queue)
 {
     const char *p = var_hash_queue_names;
     size_t qlen = strlen(queue);
@@ -169,6 +173,7 @@ static void cleanup_state_init(struct cleanup_state *st)
     strbuf_init(&st->sender, 64, 0);
     strbuf_init(&st->first_rcpt, 64, 0);
     strbuf_init(&st->full_name, 64, CLEANUP_ATTR_VALUE_MAX);
+    strbuf_init(&st->bounce_reason, 64, CLEANUP_ATTR_VALUE_MAX);
     strbuf_init(&st->client, 64, 2 * CLEANUP_ATTR_VALUE_MAX + 8);
     strbuf_init(&st->client_name, 64, CLEANUP_ATTR_VALUE_MAX);
     strbuf_init(&st->client_addr, 64, CLEANUP_ATTR_VALUE_MAX);
@@ -177,13 +182,24 @@ static void cleanup_state_init(struct cleanup_state *st)
     strbuf_init(&st->tmp, 256, 0);
 }
 
+/* Removes an uncommitted queue file, and the bounce records a returned
+ * submission (CLEANUP_FLAG_BOUNCE) wrote for it. */
+static void cleanup_abort_file(struct cleanup_state *st)
+{
+    if (st->bounce_logged && st->qid)
+        (void) status_log_remove(AT_FDCWD, STATUS_LOG_BOUNCE, st->qid,
+                                 cleanup_queue_depth(STATUS_LOG_BOUNCE), NULL);
+    st->bounce_logged = 0;
+    qfile_abort(&st->w);
+}
+
 /* Ends a message: frees its parts, removes the file unless committed and freed. */
 static void cleanup_state_reset(struct cleanup_state *st)
 {
     size_t i;
 
     if (st->w)
-        qfile_abort(&st->w);
+        cleanup_abort_file(st);
     st->qid = NULL;
     for (i = 0; i < st->nlate; i++)
         free(st->late[i].addr);
@@ -203,6 +219,7 @@ static void cleanup_state_free(struct cleanup_state *st)
     strbuf_release(&st->sender);
     strbuf_release(&st->first_rcpt);
     strbuf_release(&st->full_name);
+    strbuf_release(&st->bounce_reason);
     strbuf_release(&st->client);
     strbuf_release(&st->client_name);
     strbuf_release(&st->client_addr);
@@ -219,7 +236,8 @@ static int cleanup_msg_open(struct cleanup_state *st, int flags, const struct ti
     struct header_parser *hp = st->hp;
     struct strbuf line = st->line, reason = st->reason, sender = st->sender,
         first = st->first_rcpt, full = st->full_name, client = st->client,
-        cname = st->client_name, caddr = st->client_addr, proto = st->proto, helo = st->helo, tmp = st->tmp;
+        cname = st->client_name, caddr = st->client_addr, proto = st->proto, helo = st->helo,
+        tmp = st->tmp, bounce = st->bounce_reason;
     char tbuf[64];
 
     /* Keep the buffers, clear everything else. */
@@ -230,6 +248,7 @@ static int cleanup_msg_open(struct cleanup_state *st, int flags, const struct ti
     st->sender = sender;
     st->first_rcpt = first;
     st->full_name = full;
+    st->bounce_reason = bounce;
     st->client = client;
     st->client_name = cname;
     st->client_addr = caddr;
@@ -240,6 +259,8 @@ static int cleanup_msg_open(struct cleanup_state *st, int flags, const struct ti
     strbuf_reset(&st->sender);
     strbuf_reset(&st->first_rcpt);
     strbuf_reset(&st->full_name);
+    strbuf_reset(&st->bounce_reason);
+    st->bounce_logged = 0;
     strbuf_set(&st->client, "local");
     strbuf_reset(&st->client_name);
     strbuf_reset(&st->client_addr);
@@ -302,6 +323,12 @@ static int cleanup_envelope_attr(struct cleanup_state *st, const char *pair, siz
     nlen = (size_t) (eq - pair);
     value = eq + 1;
 #define NAME_IS(s) (nlen == sizeof(s) - 1 && strncmp(pair, (s), nlen) == 0)
+    if (NAME_IS("bounce_reason")) {
+        if (!(st->flags & CLEANUP_FLAG_BOUNCE) || value[0] != '5')
+            return -1;
+        strbuf_set(&st->bounce_reason, value);
+        return 0;                       /* a processing instruction, not stored */
+    }
     if (NAME_IS("strip_untrusted")) {
         st->strip_untrusted = strcmp(value, "1") == 0 || strcmp(value, "yes") == 0;
         return 0;                       /* a processing instruction, not stored */
@@ -473,7 +500,7 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
     if (!st->errs && st->nrcpt == 0 && !(st->flags & CLEANUP_FLAG_DISCARD))
         cleanup_error(st, CLEANUP_STAT_RCPT, "550 5.1.0 Error: no recipients specified");
     if (st->errs) {
-        qfile_abort(&st->w);
+        cleanup_abort_file(st);
         if (st->reason.data[0] == '5')
             stats_count(STATS_MESSAGES_REJECTED, 1);
         r = cleanup_reply(fd, out, st->reason.data[0] == '5' ? IPC_STATUS_REJECT
@@ -482,7 +509,7 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
         return r;
     }
     if (st->flags & CLEANUP_FLAG_DISCARD) {
-        qfile_abort(&st->w);
+        cleanup_abort_file(st);
         discarded = 1;
     } else {
         if ((st->flags & CLEANUP_FLAG_8BITMIME) || st->eight_bit)
@@ -503,7 +530,7 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
 
             msg_warn("%s: %s", st->qid, why.data);
             strbuf_release(&why);
-            qfile_abort(&st->w);
+            cleanup_abort_file(st);
             r = cleanup_reply(fd, out, IPC_STATUS_DEFER, err == ENOSPC || err == EDQUOT
                               ? CLEANUP_NOSPACE : CLEANUP_WRITE_FAIL, NULL, 0, 0);
             cleanup_state_reset(st);

@@ -52,6 +52,8 @@ struct cleanup_state {
     struct strbuf proto, helo;
     int local_context;          /* missing headers are added */
     int strip_untrusted;
+    struct strbuf bounce_reason;    /* CLEANUP_FLAG_BOUNCE: "5xx X.Y.Z text" */
+    int bounce_logged;              /* bounce records written for this message */
     long long announced_size;
     size_t nrcpt;               /* R records written */
     struct htable *dups;        /* recipients written */
@@ -83,6 +85,8 @@ struct cleanup_state {
 };
 
 /* cleanup.c */
+/* hash_queue_depth for a queue named in hash_queue_names, else 0. */
+int cleanup_queue_depth(const char *queue);
 void cleanup_error(struct cleanup_state *st, int stat, const char *reply);
 void cleanup_write_error(struct cleanup_state *st, int err);
 void cleanup_log_action(struct cleanup_state *st, const char *action, const char *class,

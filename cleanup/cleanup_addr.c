@@ -12,10 +12,12 @@
  * Never writes a recipient twice; never grows lists past their limits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "address.h"
 #include "cleanup.h"
@@ -26,6 +28,8 @@
 #include "mymalloc.h"
 #include "params.h"
 #include "resolve.h"
+#include "status_log.h"
+#include "dsn_split.h"
 
 #define CLEANUP_CANON_LOOPS   10        /* Postfix cleanup_map11 MAX_RECURSION */
 #define CLEANUP_ADDR_MAX      ADDRESS_MAX_PATH
@@ -232,6 +236,43 @@ void cleanup_addr_sender(struct cleanup_state *st, const char *addr)
         cleanup_write_error(st, errno);
 }
 
+/* CLEANUP_FLAG_BOUNCE: the recipient is done at once and its bounce record is
+ * the rejection, so qmgr has nothing to deliver and only asks the bounce service
+ * to return the message. The record is durable before the queue file is. */
+static int cleanup_addr_bounce_record(struct cleanup_state *st, const char *addr,
+                                      const char *orcpt, int notify)
+{
+    struct status_entry e;
+    struct strbuf why;
+    char dsn[DSN_SPLIT_SIZE];
+    const char *text = st->bounce_reason.data;
+    int rc;
+
+    if (strlen(text) > 4 && text[3] == ' ')
+        text += 4;                      /* the SMTP code; the enhanced code follows */
+    memset(&e, 0, sizeof(e));
+    dsn_split(text, "5.0.0", dsn, &e.reason);
+    if (dsn[0] != '5')
+        strcpy(dsn, "5.0.0");
+    e.time = time(NULL);
+    e.recipient = addr;
+    e.orig_rcpt = "";
+    e.dsn_orcpt = orcpt;
+    e.notify = notify;
+    e.status = dsn;
+    e.action = "failed";
+    e.relay = "none";
+    strbuf_init(&why, 128, 1024);
+    rc = status_log_append(AT_FDCWD, STATUS_LOG_BOUNCE, st->qid,
+                           cleanup_queue_depth(STATUS_LOG_BOUNCE), &e, &why);
+    if (rc < 0)
+        msg_warn("%s: %s", st->qid, why.data);
+    else
+        st->bounce_logged = 1;
+    strbuf_release(&why);
+    return rc;
+}
+
 /* Writes one final recipient unless it is a duplicate. */
 static void cleanup_out_recipient(struct cleanup_state *st, const char *addr, const char *orcpt,
                                   int notify)
@@ -257,8 +298,13 @@ static void cleanup_out_recipient(struct cleanup_state *st, const char *addr, co
         if (qfile_put_str(st->w, QREC_NOTIFY, nbuf) < 0)
             goto fail;
     }
-    if (qfile_put_str(st->w, QREC_RCPT, addr) < 0)
+    if (st->flags & CLEANUP_FLAG_BOUNCE) {
+        if (cleanup_addr_bounce_record(st, addr, orcpt, notify) < 0
+            || qfile_put_str(st->w, QREC_DONE, addr) < 0)
+            goto fail;
+    } else if (qfile_put_str(st->w, QREC_RCPT, addr) < 0) {
         goto fail;
+    }
     st->nrcpt++;
     return;
 fail:
@@ -385,7 +431,7 @@ static void cleanup_addr_process(struct cleanup_state *st, const char *addr, con
         strbuf_printf(&orig, "rfc822;%s", addr);
     else
         strbuf_set(&orig, orcpt);
-    if (!bcc && cleanup_rcpt_bcc && !st->errs) {
+    if (!bcc && cleanup_rcpt_bcc && !st->errs && !(st->flags & CLEANUP_FLAG_BOUNCE)) {
         value = dict_addr_lookup(cleanup_rcpt_bcc, canon.data, var_recipient_delimiter,
                                  cleanup_lookup_flags(canon.data), NULL);
         if (value != NULL) {
@@ -440,6 +486,8 @@ void cleanup_addr_finish(struct cleanup_state *st)
         cleanup_addr_process(st, st->late[i].addr, "", st->late[i].notify, st->late[i].bcc);
     if (st->errs)
         return;
+    if (st->flags & CLEANUP_FLAG_BOUNCE)
+        return;                         /* a returned message gets no copies */
     if (var_always_bcc[0] != 0 && st->nrcpt > 0)
         cleanup_addr_process(st, var_always_bcc, "", CLEANUP_NOTIFY_NEVER, 1);
     if (cleanup_send_bcc && st->sender.len > 0 && st->nrcpt > 0 && !st->errs) {

@@ -354,7 +354,8 @@ static void cleanup_header(void *ctx, const char *text, size_t len, int truncate
         free(copy);
         return;
     }
-    if ((value = cleanup_check(st, cleanup_header_checks, "header_checks", copy)) != NULL) {
+    if (!(st->flags & CLEANUP_FLAG_BOUNCE)
+        && (value = cleanup_check(st, cleanup_header_checks, "header_checks", copy)) != NULL) {
         switch (cleanup_act(st, "header", text, len, value)) {
         case CLEANUP_ACT_DROP:
             free(copy);
@@ -496,7 +497,8 @@ static void cleanup_body_piece(struct cleanup_state *st, const char *data, size_
 
     if (st->errs)
         return;
-    if (cleanup_body_checks && st->body_len < (unsigned long long) var_body_checks_size_limit) {
+    if (cleanup_body_checks && !(st->flags & CLEANUP_FLAG_BOUNCE)
+        && st->body_len < (unsigned long long) var_body_checks_size_limit) {
         char *copy = xstrndup(data, len);
 
         if ((value = cleanup_check(st, cleanup_body_checks, "body_checks", copy)) != NULL)

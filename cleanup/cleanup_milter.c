@@ -151,7 +151,7 @@ void cleanup_milter_begin(struct cleanup_state *st)
 
     cleanup_milter_failed_buf[0] = 0;
     st->milter = NULL;
-    if (!(st->flags & CLEANUP_FLAG_MILTER) && !non_smtpd)
+    if ((!(st->flags & CLEANUP_FLAG_MILTER) && !non_smtpd) || (st->flags & CLEANUP_FLAG_BOUNCE))
         return;
     cm = xcalloc(1, sizeof(*cm));
     cm->new_body = -1;

@@ -16,8 +16,11 @@
  *	then durable in incoming/).
  *
  * NEVER
- *	Never crashes on a bad file: one that fails the queue file reader, or that
- *	cleanup rejects, is logged and moved to corrupt/. Never removes a
+ *	Never crashes on a bad file: one that fails the queue file reader is
+ *	logged and moved to corrupt/. A message cleanup rejects (header_checks,
+ *	a milter) is returned to its sender with a DSN, as Postfix does: it goes
+ *	to cleanup again with CLEANUP_FLAG_BOUNCE; only when that fails too is it
+ *	moved to corrupt/. Never removes a
  *	submission that cleanup did not accept; a message cleanup defers is
  *	tried again at the next wake-up, and an unreachable cleanup service ends
  *	the scan.
@@ -162,6 +165,7 @@ static int pickup_send(int fd, struct pickup_file *pf)
             break;
         case QREC_ATTR:
             if (strncmp(rec.data, PICKUP_ATTR_EXTRACT "=", sizeof(PICKUP_ATTR_EXTRACT)) == 0
+                || strncmp(rec.data, "bounce_reason=", 14) == 0
                 || !pickup_attr_allowed(pf, rec.data))
                 break;
             {
@@ -241,19 +245,25 @@ static void pickup_drop_connection(void)
     cleanup_disconnect(&pickup_cleanup);
 }
 
-static enum pickup_result pickup_deliver(int dirfd, int fd, struct pickup_file *pf)
+/* bounce_reason: NULL, or cleanup's rejection of the first attempt, to have the
+ * message returned to its sender instead (CLEANUP_FLAG_BOUNCE), as Postfix's
+ * cleanup returns rejected local mail. */
+static enum pickup_result pickup_deliver(int dirfd, int fd, struct pickup_file *pf,
+                                         const char *bounce_reason)
 {
     struct cleanup_result res;
+    int flags = pf->flags | (bounce_reason ? CLEANUP_FLAG_BOUNCE : 0);
 
     if (pickup_connect() < 0)
         return PICKUP_RETRY;
     strbuf_reset(&pf->why);
-    if (cleanup_open(pickup_cleanup, pf->flags, &pf->why) < 0) {
+    if (cleanup_open(pickup_cleanup, flags, &pf->why) < 0) {
         msg_warn("maildrop/%s: cleanup: %s", pf->name, pf->why.data);
         pickup_drop_connection();
         return PICKUP_RETRY;
     }
-    if (pickup_send(fd, pf) < 0) {
+    if ((bounce_reason && cleanup_attr(pickup_cleanup, "bounce_reason", bounce_reason) < 0)
+        || pickup_send(fd, pf) < 0) {
         /* The file read cleanly a moment ago: a fault now is the connection's. */
         msg_warn("maildrop/%s: sending to cleanup failed%s%s", pf->name,
                  pf->why.len ? ": " : "", pf->why.data);
@@ -273,6 +283,13 @@ static enum pickup_result pickup_deliver(int dirfd, int fd, struct pickup_file *
             msg_warn("remove maildrop/%s: %m", pf->name);
         return PICKUP_DONE;
     case CLEANUP_REJECT:
+        if (bounce_reason == NULL) {
+            char reply[sizeof(res.reply)];
+
+            memcpy(reply, res.reply, sizeof(reply));
+            msg_info("maildrop/%s: rejected: %s; returning it to the sender", pf->name, reply);
+            return pickup_deliver(dirfd, fd, pf, reply);
+        }
         strbuf_reset(&pf->why);
         strbuf_printf(&pf->why, "rejected by cleanup: %s", res.reply);
         return PICKUP_CORRUPT;
@@ -305,7 +322,7 @@ static enum pickup_result pickup_one(int dirfd, const char *name)
         if (pickup_examine(fd, &pf) < 0)
             result = PICKUP_CORRUPT;
         else
-            result = pickup_deliver(dirfd, fd, &pf);
+            result = pickup_deliver(dirfd, fd, &pf, NULL);
     }
     if (fd >= 0)
         close(fd);

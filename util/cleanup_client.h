@@ -31,6 +31,10 @@
 #define CLEANUP_FLAG_BINARYMIME    (1 << 8)
 #define CLEANUP_FLAG_MILTER        (1 << 9)     /* milters come with finish: cleanup
                                                  * holds the content until they ran */
+#define CLEANUP_FLAG_BOUNCE        (1 << 10)    /* return a rejected local submission to
+                                                 * its sender: no checks or milters, every
+                                                 * recipient done with a bounce record
+                                                 * (reason: attribute bounce_reason) */
 
 /* DSN NOTIFY bits (RFC 3461) for cleanup_recipient. */
 #define CLEANUP_NOTIFY_NEVER    (1 << 0)

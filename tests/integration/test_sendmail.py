@@ -445,3 +445,33 @@ def test_deferred_submission_does_not_hold_up_the_others(inst):
     q = parse_qfile(queue_files(inst.queue_dir, "incoming")[0])
     assert q["content"].endswith(b"\nsecond\n")
     assert inst.wait_log(r"cleanup deferred it: 4\d\d 4\.7\.1 try again later"), inst.log()
+
+
+def test_rejected_submission_is_returned_to_sender(inst):
+    """A local submission cleanup rejects (here header_checks) is not lost in
+    corrupt/: the sender gets a non-delivery notification, as with Postfix."""
+    checks = os.path.join(inst.config_dir, "header_checks")
+    with open(checks, "w") as f:
+        f.write("/^Subject: forbidden/ REJECT no such subjects here\n")
+    inst.main_cf.update({"header_checks": "regexp:" + checks, "default_transport": "discard"})
+    inst.write_main_cf()
+    inst.write_master_cf(PICKUP_CLEANUP_CF
+                         + "qmgr unix n - n 300 1 qmgr\n"
+                         "bounce unix - - n - 0 bounce\n"
+                         "discard unix - - n - - discard\n")
+    for d in ("pickup", "cleanup", "qmgr", "bounce", "discard"):
+        program(d, d)           # skips the test when one is not built
+    r = sendmail(inst, ["-f", "alice@elsewhere.test", "bob@elsewhere.test"],
+                 b"Subject: forbidden\r\n\r\nbody\r\n")
+    assert r.returncode == 0, r.stderr
+    inst.start()
+    m = inst.wait_log(r"(\w+): sender non-delivery notification: (\w+)", timeout=20)
+    assert m, inst.log()
+    dsn_qid = m.group(2)
+    assert inst.wait_log(r"%s: to=<alice@elsewhere\.test>, .*status=sent" % dsn_qid,
+                         timeout=20), inst.log()
+    assert re.search(r"rejected: 5\d\d 5\.7\.1 no such subjects here; returning it to the "
+                     r"sender", inst.log()), inst.log()
+    assert wait_for(lambda: maildrop(inst) == [], timeout=10)
+    assert queue_files(inst.queue_dir, "corrupt") == []
+    assert inst.wait_log(r"%s: removed" % m.group(1), timeout=10), inst.log()
