@@ -47,14 +47,22 @@ static const char *dict_regexp_skip_bracket(const char *p)
     return *p ? p + 1 : p;
 }
 
-/* Multiplies size by the repetition operators at *pp (several may follow). */
+/* Multiplies size by the repetition operators at *pp (several may follow).
+ * More than two in a row (POSIX leaves even two undefined; "+?" is a common
+ * slip from Perl syntax) count as too complex: glibc's epsilon closure over
+ * "a*++++++++" takes minutes, whatever the size estimate says. */
+#define DICT_REGEXP_MAX_STACKED 2
+
 static double dict_regexp_repeat(const char **pp, double size, int ere)
 {
     const char *p = *pp;
     unsigned long lo, hi;
     char *end;
+    int stacked;
 
-    for (;;) {
+    for (stacked = 0;; stacked++) {
+        if (stacked > DICT_REGEXP_MAX_STACKED)
+            size = DICT_REGEXP_MAX_NODES * 2;
         if (*p == '*' || (ere && *p == '?')) {
             p++;
         } else if (ere && *p == '+') {

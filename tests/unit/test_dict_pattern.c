@@ -267,6 +267,11 @@ static void test_regexp_complexity(void **state)
         {"/((a{99}){99}){99}/ x\n", 0},
         {"/e+++++++++++++++++++++++++++++++/ x\n", 0},
         {"/\\(a\\{99\\}\\)\\{99\\}\\{99\\}/x x\n", 0},
+        /* Stacked operators: two pass (a Perl habit), three are refused (glibc's
+         * closure over "R*++++++++" takes minutes: found by fuzzing). */
+        {"/a+?/ x\n", 1},
+        {"/|^R*++++++++/i x\n", 0},
+        {"/a*+?/ x\n", 0},
     };
     struct strbuf err;
     struct dict *d;
