@@ -94,23 +94,6 @@ static struct cleanup_client *bounce_cleanup;
 
 /* --- Configuration --------------------------------------------------------- */
 
-static int bounce_queue_depth(const char *queue)
-{
-    const char *p = var_hash_queue_names;
-    size_t qlen = strlen(queue);
-
-    while (*p) {
-        size_t n;
-
-        p += strspn(p, ", \t");
-        n = strcspn(p, ", \t");
-        if (n == qlen && strncmp(p, queue, n) == 0)
-            return (int) var_hash_queue_depth;
-        p += n;
-    }
-    return 0;
-}
-
 /* Whether notify_classes names class (case does not matter, as in Postfix). */
 static int bounce_notify_class(const char *class)
 {
@@ -161,7 +144,7 @@ static int bounce_msg_open(const char *queue_name, const char *qid, struct bounc
 
     memset(m, 0, sizeof(*m));
     strbuf_init(&path, 64, 0);
-    queue_path(&path, queue_name, qid, bounce_queue_depth(queue_name));
+    queue_path(&path, queue_name, qid, queue_path_depth(queue_name));
     m->r = qfile_open(AT_FDCWD, path.data, O_RDONLY, why);
     strbuf_release(&path);
     if (m->r == NULL)
@@ -510,7 +493,7 @@ static int bounce_job_load(struct bounce_job *j, const char *queue_name, struct 
 
     if ((status = bounce_msg_open(queue_name, j->qid, &j->msg, why)) != IPC_STATUS_OK)
         return status;
-    if (status_log_read(AT_FDCWD, log, j->qid, bounce_queue_depth(log), bounce_rcpts_add,
+    if (status_log_read(AT_FDCWD, log, j->qid, queue_path_depth(log), bounce_rcpts_add,
                         &j->all, why) < 0)
         return IPC_STATUS_DEFER;
     if (j->all.records > BOUNCE_MAX_LOG_RECORDS)

@@ -115,23 +115,6 @@ void cleanup_log_action(struct cleanup_state *st, const char *action, const char
 
 /* --- Queue ----------------------------------------------------------------- */
 
-int cleanup_queue_depth(const char *queue)
-{
-    const char *p = var_hash_queue_names;
-    size_t qlen = strlen(queue);
-
-    while (*p) {
-        size_t n;
-
-        p += strspn(p, ", \t");
-        n = strcspn(p, ", \t");
-        if (n == qlen && strncmp(p, queue, n) == 0)
-            return (int) var_hash_queue_depth;
-        p += n;
-    }
-    return 0;
-}
-
 /* Free bytes for unprivileged users on the queue file system, or -1. */
 static long long cleanup_free_space(void)
 {
@@ -188,7 +171,7 @@ static void cleanup_abort_file(struct cleanup_state *st)
 {
     if (st->bounce_logged && st->qid)
         (void) status_log_remove(AT_FDCWD, STATUS_LOG_BOUNCE, st->qid,
-                                 cleanup_queue_depth(STATUS_LOG_BOUNCE), NULL);
+                                 queue_path_depth(STATUS_LOG_BOUNCE), NULL);
     st->bounce_logged = 0;
     qfile_abort(&st->w);
 }
@@ -272,7 +255,7 @@ static int cleanup_msg_open(struct cleanup_state *st, int flags, const struct ti
         strbuf_set(why, CLEANUP_NOSPACE);
         return -1;
     }
-    if ((st->w = qfile_create(AT_FDCWD, "incoming", cleanup_queue_depth("incoming"),
+    if ((st->w = qfile_create(AT_FDCWD, "incoming", queue_path_depth("incoming"),
                               why)) == NULL) {
         int err = errno;
 
@@ -521,7 +504,7 @@ static int cleanup_msg_finish(struct cleanup_state *st, int fd, struct attr_msg 
         strbuf_init(&why, 128, 1024);
         /* A held message becomes complete only in hold/: qmgr never sees it. */
         if ((st->flags & CLEANUP_FLAG_HOLD)
-            && qfile_move(st->w, "hold", cleanup_queue_depth("hold"), &why) == 0)
+            && qfile_move(st->w, "hold", queue_path_depth("hold"), &why) == 0)
             held = 1;
         else if (st->flags & CLEANUP_FLAG_HOLD)
             msg_warn("%s: %s; the message stays in the incoming queue", st->qid, why.data);

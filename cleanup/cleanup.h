@@ -85,8 +85,6 @@ struct cleanup_state {
 };
 
 /* cleanup.c */
-/* hash_queue_depth for a queue named in hash_queue_names, else 0. */
-int cleanup_queue_depth(const char *queue);
 void cleanup_error(struct cleanup_state *st, int stat, const char *reply);
 void cleanup_write_error(struct cleanup_state *st, int err);
 void cleanup_log_action(struct cleanup_state *st, const char *action, const char *class,

@@ -27,6 +27,7 @@
 #include "msg.h"
 #include "mymalloc.h"
 #include "params.h"
+#include "queue_path.h"
 #include "resolve.h"
 #include "status_log.h"
 #include "dsn_split.h"
@@ -264,7 +265,7 @@ static int cleanup_addr_bounce_record(struct cleanup_state *st, const char *addr
     e.relay = "none";
     strbuf_init(&why, 128, 1024);
     rc = status_log_append(AT_FDCWD, STATUS_LOG_BOUNCE, st->qid,
-                           cleanup_queue_depth(STATUS_LOG_BOUNCE), &e, &why);
+                           queue_path_depth(STATUS_LOG_BOUNCE), &e, &why);
     if (rc < 0)
         msg_warn("%s: %s", st->qid, why.data);
     else

@@ -406,7 +406,7 @@ static int queue_show(struct queue_opts *o)
             struct strbuf p;
 
             strbuf_init(&p, 64, PATH_MAX);
-            queue_path(&p, qs[i], o->args[0], queue_list_depth(qs[i]));
+            queue_path(&p, qs[i], o->args[0], queue_path_depth(qs[i]));
             snprintf(path, sizeof(path), "%s", p.data);
             strbuf_release(&p);
             if (fstatat(qfd, path, &sb, AT_SYMLINK_NOFOLLOW) == 0)

@@ -418,7 +418,7 @@ static void act_path(struct strbuf *out, int queue, const char *qid)
 {
     const char *name = queue_list_queue_name(queue);
 
-    queue_path(out, name, qid, queue_list_depth(name));
+    queue_path(out, name, qid, queue_path_depth(name));
 }
 
 /* Moves a message between queues (no replace); 0, or -1 with errno. */
@@ -433,7 +433,7 @@ static int act_move(struct act_state *s, const char *qid, int from, int to)
     act_path(&src, from, qid);
     act_path(&dst, to, qid);
     queue_path_dir(&dir, queue_list_queue_name(to), qid,
-                   queue_list_depth(queue_list_queue_name(to)));
+                   queue_path_depth(queue_list_queue_name(to)));
     rc = renameat2(s->qfd, src.data, s->qfd, dst.data, RENAME_NOREPLACE);
     if (rc < 0 && errno == ENOENT && faccessat(s->qfd, src.data, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
         /* The source is there: the bucket directory is missing. */
@@ -460,7 +460,7 @@ static void act_remove_logs(struct act_state *s, const char *qid)
     strbuf_init(&why, 128, 4096);
     for (i = 0; i < sizeof(logs) / sizeof(logs[0]); i++) {
         strbuf_reset(&why);
-        if (status_log_remove(s->qfd, logs[i], qid, queue_list_depth(logs[i]), &why) < 0)
+        if (status_log_remove(s->qfd, logs[i], qid, queue_path_depth(logs[i]), &why) < 0)
             msg_warn("%s: remove %s log: %s", qid, logs[i], why.data);
     }
     strbuf_release(&why);
@@ -695,7 +695,7 @@ static int act_bounce_one(const struct queue_msg *m, void *ctx)
         e.relay = "none";
         e.reason = ACT_BOUNCE_REASON;
         if (status_log_append(b->s->qfd, STATUS_LOG_BOUNCE, b->qid,
-                              queue_list_depth(STATUS_LOG_BOUNCE), &e, b->why) < 0)
+                              queue_path_depth(STATUS_LOG_BOUNCE), &e, b->why) < 0)
             b->failed = 1;
         else
             b->n++;
@@ -713,7 +713,7 @@ static int act_bounce_staged(struct act_state *s, const char *qid, struct strbuf
     int had_log;
 
     strbuf_init(&path, 64, PATH_MAX);
-    queue_path(&path, STATUS_LOG_BOUNCE, qid, queue_list_depth(STATUS_LOG_BOUNCE));
+    queue_path(&path, STATUS_LOG_BOUNCE, qid, queue_path_depth(STATUS_LOG_BOUNCE));
     had_log = faccessat(s->qfd, path.data, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
     strbuf_release(&path);
     (void) queue_filter_add(f, "id", qid, why);
@@ -733,7 +733,7 @@ static int act_bounce_staged(struct act_state *s, const char *qid, struct strbuf
 
             strbuf_init(&w2, 64, 4096);
             (void) status_log_remove(s->qfd, STATUS_LOG_BOUNCE, qid,
-                                     queue_list_depth(STATUS_LOG_BOUNCE), &w2);
+                                     queue_path_depth(STATUS_LOG_BOUNCE), &w2);
             strbuf_release(&w2);
         }
         return -1;

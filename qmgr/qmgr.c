@@ -46,6 +46,7 @@
 #include "qfile.h"
 #include "qid.h"
 #include "qmgr.h"
+#include "queue_path.h"
 #include "resolve.h"
 #include "server.h"
 #include "strbuf.h"
@@ -70,23 +71,6 @@ enum qmgr_scan_mode {
 time_t qmgr_now(void)
 {
     return qmgr_events ? events_now(qmgr_events) : time(NULL);
-}
-
-int qmgr_queue_depth(const char *queue)
-{
-    const char *p = var_hash_queue_names;
-    size_t qlen = strlen(queue);
-
-    while (p && *p) {
-        size_t n;
-
-        p += strspn(p, ", \t");
-        n = strcspn(p, ", \t");
-        if (n == qlen && strncmp(p, queue, n) == 0)
-            return (int) var_hash_queue_depth;
-        p += n;
-    }
-    return 0;
 }
 
 static int qmgr_full(void)
@@ -149,7 +133,7 @@ static int qmgr_scan(const char *queue, enum qmgr_scan_mode mode)
 {
     long budget = QMGR_SCAN_MAX_DIRS;
 
-    return qmgr_scan_dir(queue, queue, qmgr_queue_depth(queue), mode, &budget);
+    return qmgr_scan_dir(queue, queue, queue_path_depth(queue), mode, &budget);
 }
 
 static void qmgr_scan_incoming(void)

@@ -101,7 +101,6 @@ struct qmgr_entry {
 extern struct events *qmgr_events;
 extern int qmgr_active_count;   /* messages in memory */
 extern long qmgr_rcpt_count;    /* their pending recipients */
-int qmgr_queue_depth(const char *queue);
 void qmgr_room_freed(void);     /* a message left memory: admit more */
 time_t qmgr_now(void);
 

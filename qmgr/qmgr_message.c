@@ -65,11 +65,11 @@ static int qmgr_move(const char *from, const char *to, const char *qid, struct s
 
     strbuf_init(&src, 64, 4096);
     strbuf_init(&dir, 64, 4096);
-    queue_path(&src, from, qid, qmgr_queue_depth(from));
-    queue_path(newpath, to, qid, qmgr_queue_depth(to));
+    queue_path(&src, from, qid, queue_path_depth(from));
+    queue_path(newpath, to, qid, queue_path_depth(to));
     rc = rename(src.data, newpath->data);
     if (rc < 0 && errno == ENOENT && access(src.data, F_OK) == 0) {
-        queue_path_dir(&dir, to, qid, qmgr_queue_depth(to));
+        queue_path_dir(&dir, to, qid, queue_path_depth(to));
         if (safe_file_mkdirs(AT_FDCWD, dir.data, 0700, NULL) == 0)
             rc = rename(src.data, newpath->data);
     }
@@ -320,7 +320,7 @@ int qmgr_message_activate(const char *queue, const char *qid)
     strbuf_init(&path, 64, 4096);
     strbuf_init(&why, 128, 4096);
     if (strcmp(queue, "active") != 0) {
-        queue_path(&path, queue, qid, qmgr_queue_depth(queue));
+        queue_path(&path, queue, qid, queue_path_depth(queue));
         if (lstat(path.data, &st) < 0 || !qfile_is_complete(st.st_mode)
             || qmgr_move(queue, "active", qid, &path) < 0) {
             strbuf_release(&path);
@@ -328,7 +328,7 @@ int qmgr_message_activate(const char *queue, const char *qid)
             return 0;           /* gone, or still being written */
         }
     } else {
-        queue_path(&path, "active", qid, qmgr_queue_depth("active"));
+        queue_path(&path, "active", qid, queue_path_depth("active"));
     }
     if ((r = qfile_open(AT_FDCWD, path.data, O_RDWR, &why)) == NULL) {
         int err = errno;
@@ -384,7 +384,7 @@ int qmgr_message_activate(const char *queue, const char *qid)
              (long long) m->content_length, m->total_rcpt);
     /* The defer log tells about the last attempt only. */
     (void) status_log_remove(AT_FDCWD, STATUS_LOG_DEFER, m->qid,
-                             qmgr_queue_depth(STATUS_LOG_DEFER), NULL);
+                             queue_path_depth(STATUS_LOG_DEFER), NULL);
     m->next = qmgr_messages;
     qmgr_messages = m;
     qmgr_active_count++;
@@ -433,7 +433,7 @@ static int qmgr_log_append(struct qmgr_message *m, int i, const char *log, const
     e.relay = relay;
     e.reason = reason;
     strbuf_init(&why, 128, 4096);
-    rc = status_log_append(AT_FDCWD, log, m->qid, qmgr_queue_depth(log), &e, &why);
+    rc = status_log_append(AT_FDCWD, log, m->qid, queue_path_depth(log), &e, &why);
     if (rc < 0)
         msg_warn("%s: %s", m->qid, why.data);
     strbuf_release(&why);
@@ -523,7 +523,7 @@ static int qmgr_log_any(const struct status_entry *e, void *ctx)
 
 static int qmgr_log_exists(const char *qid, const char *log)
 {
-    return status_log_read(AT_FDCWD, log, qid, qmgr_queue_depth(log), qmgr_log_any, NULL,
+    return status_log_read(AT_FDCWD, log, qid, queue_path_depth(log), qmgr_log_any, NULL,
                            NULL) > 0;
 }
 
@@ -540,7 +540,7 @@ static int qmgr_notify(struct qmgr_message *m, enum bounce_kind kind, const char
                  kind == BOUNCE_FAILED ? "non-delivery" : kind == BOUNCE_DELAYED ? "delay"
                  : "success", why.data);
     else if (kind != BOUNCE_DELAYED)
-        (void) status_log_remove(AT_FDCWD, log, m->qid, qmgr_queue_depth(log), NULL);
+        (void) status_log_remove(AT_FDCWD, log, m->qid, queue_path_depth(log), NULL);
     strbuf_release(&why);
     return rc;
 }
@@ -597,11 +597,11 @@ static void qmgr_message_remove(struct qmgr_message *m)
         return;
     }
     (void) status_log_remove(AT_FDCWD, STATUS_LOG_DEFER, m->qid,
-                             qmgr_queue_depth(STATUS_LOG_DEFER), NULL);
+                             queue_path_depth(STATUS_LOG_DEFER), NULL);
     (void) status_log_remove(AT_FDCWD, STATUS_LOG_BOUNCE, m->qid,
-                             qmgr_queue_depth(STATUS_LOG_BOUNCE), NULL);
+                             queue_path_depth(STATUS_LOG_BOUNCE), NULL);
     (void) status_log_remove(AT_FDCWD, STATUS_LOG_TRACE, m->qid,
-                             qmgr_queue_depth(STATUS_LOG_TRACE), NULL);
+                             queue_path_depth(STATUS_LOG_TRACE), NULL);
     msg_info("%s: removed", m->qid);
 }
 
@@ -620,11 +620,11 @@ static int qmgr_message_deleted(struct qmgr_message *m)
 static void qmgr_message_forget(struct qmgr_message *m)
 {
     (void) status_log_remove(AT_FDCWD, STATUS_LOG_DEFER, m->qid,
-                             qmgr_queue_depth(STATUS_LOG_DEFER), NULL);
+                             queue_path_depth(STATUS_LOG_DEFER), NULL);
     (void) status_log_remove(AT_FDCWD, STATUS_LOG_BOUNCE, m->qid,
-                             qmgr_queue_depth(STATUS_LOG_BOUNCE), NULL);
+                             queue_path_depth(STATUS_LOG_BOUNCE), NULL);
     (void) status_log_remove(AT_FDCWD, STATUS_LOG_TRACE, m->qid,
-                             qmgr_queue_depth(STATUS_LOG_TRACE), NULL);
+                             queue_path_depth(STATUS_LOG_TRACE), NULL);
     msg_info("%s: deleted by the administrator during delivery; its logs removed", m->qid);
 }
 

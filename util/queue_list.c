@@ -60,25 +60,6 @@ int queue_list_queue_find(const char *name)
     return -1;
 }
 
-int queue_list_depth(const char *name)
-{
-    const char *p = var_hash_queue_names ? var_hash_queue_names : "";
-    size_t qlen = strlen(name), n;
-
-    while (*p) {
-        p += strspn(p, ", \t\r\n");
-        n = strcspn(p, ", \t\r\n");
-        if (n == qlen && strncmp(p, name, n) == 0) {
-            if (var_hash_queue_depth < 0)
-                return 0;
-            return var_hash_queue_depth > QUEUE_PATH_MAX_DEPTH ? QUEUE_PATH_MAX_DEPTH
-                : (int) var_hash_queue_depth;
-        }
-        p += n;
-    }
-    return 0;
-}
-
 /* --- Filters --------------------------------------------------------------- */
 
 struct queue_list_strs {
@@ -527,9 +508,9 @@ static void queue_list_lookup_ids(struct queue_list_scan *s, unsigned queues)
             if (queues && !(queues & (1u << q)))
                 continue;
             queue_path_dir(&dir, queue_list_queues[q].name, s->f->ids.v[i],
-                           queue_list_depth(queue_list_queues[q].name));
+                           queue_path_depth(queue_list_queues[q].name));
             queue_path(&s->path, queue_list_queues[q].name, s->f->ids.v[i],
-                       queue_list_depth(queue_list_queues[q].name));
+                       queue_path_depth(queue_list_queues[q].name));
             if ((dfd = openat(s->qfd, dir.data,
                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
                 continue;
@@ -564,7 +545,7 @@ int queue_list_scan_flags(int queue_dirfd, const struct queue_filter *f, queue_l
     s.st = stats ? stats : &dummy;
     memset(s.st, 0, sizeof(*s.st));
     s.now = time(NULL);
-    s.defer_depth = queue_list_depth(STATUS_LOG_DEFER);
+    s.defer_depth = queue_path_depth(STATUS_LOG_DEFER);
     s.reasons_wanted = !(flags & QUEUE_LIST_NO_REASONS) || (f && f->nreason);
     strbuf_init(&s.path, 64, PATH_MAX);
     strbuf_init(&s.sender, 64, QFILE_MAX_RECORD + 1);

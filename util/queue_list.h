@@ -42,9 +42,6 @@ enum queue_list_queue {
 /* The name of queue q ("deferred"), and the queue named name (-1 if none). */
 const char *queue_list_queue_name(enum queue_list_queue q);
 int queue_list_queue_find(const char *name);
-/* The hash depth of a queue or log directory (hash_queue_depth when the name is
- * in hash_queue_names, else 0). */
-int queue_list_depth(const char *name);
 
 struct queue_rcpt {
     const char *address;        /* internal form */

@@ -19,6 +19,7 @@
 #include <sys/time.h>
 
 #include "msg.h"
+#include "params.h"
 #include "queue_path.h"
 #include "safe_file.h"
 #include "strbuf.h"
@@ -187,4 +188,23 @@ out:
     if (fd < 0)
         errno = err ? err : EEXIST;
     return fd;
+}
+
+int queue_path_depth(const char *queue_name)
+{
+    const char *p = var_hash_queue_names ? var_hash_queue_names : "";
+    size_t qlen = strlen(queue_name), n;
+
+    while (*p) {
+        p += strspn(p, ", \t\r\n");
+        n = strcspn(p, ", \t\r\n");
+        if (n == qlen && strncmp(p, queue_name, n) == 0) {
+            if (var_hash_queue_depth < 0)
+                return 0;
+            return var_hash_queue_depth > QUEUE_PATH_MAX_DEPTH ? QUEUE_PATH_MAX_DEPTH
+                : (int) var_hash_queue_depth;
+        }
+        p += n;
+    }
+    return 0;
 }

@@ -33,6 +33,10 @@ const char *queue_path(struct strbuf *out, const char *queue_name, const char *q
 /* Replaces out with the bucket directory "queue_name/B1/..."; returns out->data. */
 const char *queue_path_dir(struct strbuf *out, const char *queue_name, const char *qid,
                            int depth);
+/* The bucket depth of a queue (or status log) as main.cf says: hash_queue_depth
+ * when hash_queue_names lists the name, else 0; clamped to 0..QUEUE_PATH_MAX_DEPTH.
+ * The one place that reads those two parameters. */
+int queue_path_depth(const char *queue_name);
 /* 1 if name can be a queue name: 1..32 characters of [a-z0-9_-]. */
 int queue_path_name_valid(const char *name);
 
