@@ -26,6 +26,7 @@
 #include "address.h"
 #include "attr.h"
 #include "deliver_request.h"
+#include "dsn_split.h"
 #include "ipc.h"
 #include "msg.h"
 #include "mymalloc.h"
@@ -201,24 +202,12 @@ void deliver_log_format(struct strbuf *out, const struct deliver_request *req,
 
 /* --- validation shared by both sides ------------------------------------ */
 
-/* "X.Y.Z" with X in 2,4,5 and Y, Z of 1..3 digits. */
+/* "X.Y.Z" with X in 2,4,5 and Y, Z of 1..3 digits, and nothing else. */
 static int deliver_dsn_valid(const char *dsn)
 {
-    const char *p = dsn;
-    int part, n;
+    size_t n = dsn_valid(dsn);
 
-    if (*p != '2' && *p != '4' && *p != '5')
-        return 0;
-    p++;
-    for (part = 0; part < 2; part++) {
-        if (*p++ != '.')
-            return 0;
-        for (n = 0; *p >= '0' && *p <= '9'; p++)
-            n++;
-        if (n < 1 || n > 3)
-            return 0;
-    }
-    return *p == 0;
+    return n > 0 && dsn[n] == 0;
 }
 
 static int deliver_dsn_class(enum deliver_status status)
