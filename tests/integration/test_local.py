@@ -400,3 +400,40 @@ def test_mailbox_size_limit(petrel_instance, users):
     send(port, ["%s@localhost" % u])
     assert inst.wait_log(r"to=<%s@localhost>, .*dsn=5\.2\.2, status=bounced" % u), inst.log()
     assert os.path.getsize(os.path.join(users.home(u), "mbox")) == 19991
+
+
+def test_mailbox_command_runs_as_the_user(petrel_instance, users):
+    """mailbox_command replaces the mailbox: it runs as the recipient, in its
+    environment, with the message on standard input."""
+    inst = petrel_instance
+    u = users.add()
+    port = start(inst, {"mailbox_command": 'cat > "$HOME/by-command"; id -u >> "$HOME/uid"'})
+    send(port, [u + "@localhost"])
+    home = users.home(u)
+    assert wait_for(lambda: os.path.exists(os.path.join(home, "uid")), timeout=20), inst.log()
+    assert open(os.path.join(home, "uid")).read().strip() == str(users.uid(u))
+    msg = open(os.path.join(home, "by-command"), "rb").read()
+    _first, rest = msg.split(b"\n", 1)
+    added, rest = split_added(rest)
+    assert "Delivered-To: %s@localhost" % u in added
+    assert stored_rest(rest) == BODY.encode()
+    assert not os.path.exists(os.path.join(home, "Maildir"))
+    assert inst.wait_log(r"to=<%s@localhost>, .*status=sent \(delivered to command: "
+                         % u)
+
+
+def test_mailbox_transport_hands_the_recipient_on(petrel_instance, users):
+    """mailbox_transport: the recipient is passed to that transport (here discard),
+    which reports the delivery; local writes no mailbox."""
+    inst = petrel_instance
+    u = users.add()
+    port = start(inst, {"mailbox_transport": "discard:handed-on"})
+    with open(os.path.join(inst.config_dir, "master.cf"), "a") as f:
+        f.write("discard unix - - n - - discard\n")
+    assert inst.reload().returncode == 0
+    send(port, [u + "@localhost"])
+    line = inst.wait_log(r"to=<%s@localhost>, relay=none, [^\n]*status=sent \(handed-on\)" % u,
+                         timeout=20)
+    assert line, inst.log()
+    assert inst.wait_log(r": removed", timeout=20), inst.log()
+    assert not os.path.exists(os.path.join(users.home(u), "Maildir"))
