@@ -65,6 +65,9 @@ struct smtpd_session {
     char name[SMTPD_NAME_MAX];  /* verified name or "unknown" */
     char addr[SMTPD_ADDR_MAX];  /* printable address */
     int port;
+    char reverse_name[SMTPD_NAME_MAX];  /* the PTR name, verified or not, or "unknown" */
+    char server_addr[SMTPD_ADDR_MAX];   /* our end of the connection, or "" */
+    int server_port;
     char namaddr[SMTPD_NAME_MAX + SMTPD_ADDR_MAX + 16];     /* "name[addr]" for logs */
     enum smtpd_bare_mode bare_mode;
 

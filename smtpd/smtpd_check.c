@@ -1086,20 +1086,22 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
     struct check_engine *e = c->e;
     struct policy_client *pc = check_policy_open(NULL, spec);
     int data_stage = e->stage == SMTPD_CHECK_DATA || e->stage == SMTPD_CHECK_END_OF_DATA;
-    char port[24], count[24], size[32], table[600];
+    char port[24], server_port[24], count[24], size[32], table[600];
     struct strbuf action, why;
     int r;
 
     if (pc == NULL)
         return check_server_error(c);
     snprintf(port, sizeof(port), "%d", st->client_port);
+    if (st->server_port > 0)
+        snprintf(server_port, sizeof(server_port), "%d", st->server_port);
+    else
+        server_port[0] = 0;
     snprintf(count, sizeof(count), "%d", data_stage ? st->recipient_count : 0);
     snprintf(size, sizeof(size), "%lld", st->message_size);
     {
-        /* The attributes in SMTPD_POLICY_README order. smtpd does not tell this
-         * engine the unverified reverse name, the SASL method, the server side
-         * of the connection or TLS details; those are sent as Postfix sends
-         * them when it has none. */
+        /* The attributes in SMTPD_POLICY_README order. SASL and TLS details do
+         * not exist yet; they are sent as Postfix sends them when it has none. */
         const struct policy_attr attrs[] = {
             {"request", "smtpd_access_policy"},
             {"protocol_state", e->where},
@@ -1111,7 +1113,8 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
             {"recipient_count", count},
             {"client_address", st->client_addr},
             {"client_name", st->client_name},
-            {"reverse_client_name", st->client_name},
+            {"reverse_client_name", st->reverse_client_name ? st->reverse_client_name
+                                                            : st->client_name},
             {"instance", check_policy_instance(e)},
             {"sasl_method", ""},
             {"sasl_username", st->sasl_username},
@@ -1128,8 +1131,8 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
             {"stress", ""},
             {"client_port", port},
             {"policy_context", policy_client_context(pc)},
-            {"server_address", ""},
-            {"server_port", ""},
+            {"server_address", st->server_addr ? st->server_addr : ""},
+            {"server_port", server_port},
             {"compatibility_level", var_compatibility_level},
             {"mail_version", var_mail_version},
         };

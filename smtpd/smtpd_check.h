@@ -29,6 +29,9 @@ struct smtpd_check_state {
     const char *client_name;    /* verified name or "unknown" */
     const char *client_addr;    /* printable IP address */
     int client_port;
+    const char *reverse_client_name;    /* PTR name, verified or not; NULL: as client_name */
+    const char *server_addr;    /* our end of the connection; NULL or "" when unknown */
+    int server_port;
     const char *helo_name;      /* NULL before HELO/EHLO */
     const char *protocol;       /* "SMTP", "ESMTP", "ESMTPS", "ESMTPA", ... */
     const char *sasl_username;  /* NULL unless authenticated */

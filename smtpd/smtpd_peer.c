@@ -39,6 +39,7 @@ static void smtpd_peer_namaddr(struct smtpd_session *s)
 void smtpd_peer_local(struct smtpd_session *s)
 {
     snprintf(s->name, sizeof(s->name), "localhost");
+    snprintf(s->reverse_name, sizeof(s->reverse_name), "localhost");
     snprintf(s->addr, sizeof(s->addr), "127.0.0.1");
     s->port = 0;
     smtpd_peer_namaddr(s);
@@ -98,6 +99,26 @@ static int smtpd_peer_numeric(const char *name)
     return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
+/* Our end of the connection, for policy servers (server_address, server_port). */
+static void smtpd_peer_server(struct smtpd_session *s, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char port[16];
+
+    s->server_addr[0] = 0;
+    s->server_port = 0;
+    if (getsockname(fd, (struct sockaddr *) &ss, &len) < 0
+        || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return;
+    len = smtpd_peer_unmap(&ss, len);
+    if (getnameinfo((struct sockaddr *) &ss, len, s->server_addr, sizeof(s->server_addr), port,
+                    sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        s->server_addr[0] = 0;
+    else
+        s->server_port = atoi(port);
+}
+
 void smtpd_peer_lookup(struct smtpd_session *s, int fd)
 {
     struct sockaddr_storage ss;
@@ -105,6 +126,8 @@ void smtpd_peer_lookup(struct smtpd_session *s, int fd)
     char port[16], host[NI_MAXHOST];
 
     snprintf(s->name, sizeof(s->name), "unknown");
+    snprintf(s->reverse_name, sizeof(s->reverse_name), "unknown");
+    smtpd_peer_server(s, fd);
     if (getpeername(fd, (struct sockaddr *) &ss, &len) < 0
         || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
         /* A local socket or a pipe: the peer is this host. */
@@ -122,6 +145,7 @@ void smtpd_peer_lookup(struct smtpd_session *s, int fd)
         && getnameinfo((struct sockaddr *) &ss, len, host, sizeof(host), NULL, 0,
                        NI_NAMEREQD) == 0
         && !smtpd_peer_numeric(host) && strlen(host) < sizeof(s->name)) {
+        memcpy(s->reverse_name, host, strlen(host) + 1);    /* length checked above */
         if (smtpd_peer_confirm(host, (struct sockaddr *) &ss))
             memcpy(s->name, host, strlen(host) + 1);        /* length checked above */
         else

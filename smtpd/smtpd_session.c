@@ -447,6 +447,9 @@ void smtpd_session_run(struct smtpd_session *s)
     s->check.client_name = s->name;
     s->check.client_addr = s->addr;
     s->check.client_port = s->port;
+    s->check.reverse_client_name = s->reverse_name;
+    s->check.server_addr = s->server_addr;
+    s->check.server_port = s->server_port;
     if (!s->standalone)
         smtpd_check_session_begin(&s->check);
 

@@ -220,6 +220,8 @@ def test_actions_and_attributes(petrel_instance, policy):
         assert r["mail_version"] and r["compatibility_level"]
         assert r["client_port"] == client_port
         assert r["client_name"] and r["size"] == "0"
+        assert r["server_address"] == "127.0.0.1" and r["server_port"] == str(port)
+        assert r["reverse_client_name"] == r["client_name"]     # 127.0.0.1 is localhost
         assert r["policy_context"] == "from-main-cf"
     assert [r["recipient"] for r in reqs] == ["%s@mx.example.com" % k for k in ACTIONS]
     assert len({r["instance"] for r in reqs}) == 1
