@@ -37,6 +37,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE             /* struct ucred */
 #endif
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -90,6 +91,35 @@ void cleanup_write_error(struct cleanup_state *st, int err)
         cleanup_error(st, CLEANUP_STAT_NOSPACE, CLEANUP_NOSPACE);
     else
         cleanup_error(st, CLEANUP_STAT_WRITE, CLEANUP_WRITE_FAIL);
+}
+
+/*
+ * A reply of several CRLF-separated lines ("550-5.7.1 a\r\n550 5.7.1 b") as
+ * one line for logs and bounce text: "550 5.7.1 a b" (the code and status
+ * of each later line are dropped).
+ */
+void cleanup_one_line(const char *v, struct strbuf *out)
+{
+    const char *p;
+
+    strbuf_reset(out);
+    for (p = v; *p; p++) {
+        if (p[0] == '\r' && p[1] == '\n' && isdigit((unsigned char) p[2])
+            && isdigit((unsigned char) p[3]) && isdigit((unsigned char) p[4])
+            && (p[5] == '-' || p[5] == ' ')) {
+            const char *dsn = p + 6;
+            size_t n = strspn(dsn, "0123456789.");
+
+            strbuf_putc(out, ' ');
+            p += 5;
+            if (n >= 5 && dsn[n] == ' ' && (dsn[0] == '4' || dsn[0] == '5') && dsn[1] == '.')
+                p += n + 1;
+            continue;
+        }
+        strbuf_putc(out, *p == '\r' || *p == '\n' ? ' ' : *p);
+    }
+    if (out->len > 3 && isdigit((unsigned char) out->data[0]) && out->data[3] == '-')
+        out->data[3] = ' ';
 }
 
 /* "QUEUEID: reject: header Subject: x from host[addr]; from=<s> to=<r> proto=P helo=<h>: text" */
@@ -152,7 +182,7 @@ static void cleanup_trigger_qmgr(void)
 static void cleanup_state_init(struct cleanup_state *st)
 {
     memset(st, 0, sizeof(*st));
-    strbuf_init(&st->reason, 128, 1024);
+    strbuf_init(&st->reason, 128, 8192);
     strbuf_init(&st->sender, 64, 0);
     strbuf_init(&st->first_rcpt, 64, 0);
     strbuf_init(&st->full_name, 64, CLEANUP_ATTR_VALUE_MAX);
@@ -456,14 +486,24 @@ static int cleanup_batch(struct cleanup_state *st, struct attr_msg *m)
 static int cleanup_reply(int fd, struct attr_msg *out, uint32_t status, const char *reason,
                          const char *qid, int held, int discarded)
 {
+    struct strbuf line;
+    int several = reason && strpbrk(reason, "\r\n") != NULL;
+
     attr_msg_reset(out);
+    /* "reason" is one line (attribute strings carry no CR/LF); a reply of
+     * several lines goes whole in "reply_lines" too, for the SMTP client. */
+    strbuf_init(&line, 128, 8192);
+    if (several)
+        cleanup_one_line(reason, &line);
     if (attr_put_u32(out, "status", status) < 0
-        || (reason && attr_put_str(out, "reason", reason) < 0)
+        || (reason && attr_put_str(out, "reason", several ? line.data : reason) < 0)
+        || (several && attr_put_data(out, "reply_lines", reason, strlen(reason)) < 0)
         || (qid && attr_put_str(out, "queue_id", qid) < 0)
         || (held && attr_put_u32(out, "held", 1) < 0)
         || (discarded && attr_put_u32(out, "discarded", 1) < 0)
         || cleanup_milter_reply(out) < 0)
         msg_panic("cleanup_reply: cannot build a reply");
+    strbuf_release(&line);
     return ipc_send(fd, out, (int) (var_ipc_timeout * 1000 > 0x7fffffff ? 0x7fffffff
                                                                             : var_ipc_timeout * 1000));
 }

@@ -108,6 +108,8 @@ int cleanup_milter_import(struct cleanup_state *st, struct attr_msg *m);
 void cleanup_milter_spool(struct cleanup_state *st, const char *data, size_t len);
 void cleanup_milter_end(struct cleanup_state *st);
 int cleanup_milter_reply(struct attr_msg *out);
+/* A reply of several CRLF-separated lines as one line (logs, bounce text). */
+void cleanup_one_line(const char *reply, struct strbuf *out);
 void cleanup_milter_free(struct cleanup_state *st);
 
 /* cleanup_message.c */

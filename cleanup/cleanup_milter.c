@@ -637,23 +637,6 @@ static const char *cleanup_milter_pass(struct cleanup_milter *cm, size_t i)
 }
 
 /* A reply over the IPC socket is one line: several lines become one. */
-static void cleanup_milter_one_line(const char *v, struct strbuf *out)
-{
-    const char *p;
-
-    strbuf_reset(out);
-    for (p = v; *p; p++) {
-        if (p[0] == '\r' && p[1] == '\n' && isdigit((unsigned char) p[2])
-            && isdigit((unsigned char) p[3]) && isdigit((unsigned char) p[4])
-            && (p[5] == '-' || p[5] == ' ')) {
-            strbuf_putc(out, ' ');
-            p += 5;
-            continue;
-        }
-        strbuf_putc(out, *p == '\r' || *p == '\n' ? ' ' : *p);
-    }
-}
-
 /* Applies a verdict; returns 1 when the milters are done with the message. */
 static int cleanup_milter_verdict(struct cleanup_state *st, const char *v, const char *stage)
 {
@@ -674,18 +657,19 @@ static int cleanup_milter_verdict(struct cleanup_state *st, const char *v, const
                  st->client.data, st->sender.data, st->first_rcpt.data, reason);
         st->flags |= CLEANUP_FLAG_HOLD;
         strbuf_init(&text, 128, 4096);
-        cleanup_milter_one_line(reason, &text);
+        cleanup_one_line(reason, &text);
         if (qfile_put_attr(st->w, "hold_reason", text.data) < 0)
             cleanup_write_error(st, errno);
         strbuf_release(&text);
         return 0;
     }
-    strbuf_init(&text, 128, 1000);
-    cleanup_milter_one_line(v, &text);
+    strbuf_init(&text, 128, 8192);
+    cleanup_one_line(v, &text);
     msg_info("%s: milter-reject: %s from %s; from=<%s> to=<%s>: %s", st->qid, stage,
              st->client.data, st->sender.data, st->first_rcpt.data,
              text.len > 4 ? text.data + 4 : text.data);
-    cleanup_error(st, text.data[0] == '5' ? CLEANUP_STAT_CONT : CLEANUP_STAT_DEFER, text.data);
+    /* The client gets every line of the filter's reply (cleanup_reply). */
+    cleanup_error(st, v[0] == '5' ? CLEANUP_STAT_CONT : CLEANUP_STAT_DEFER, v);
     strbuf_release(&text);
     return 1;
 }

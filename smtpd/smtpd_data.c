@@ -103,7 +103,7 @@ static int smtpd_message_end(struct smtpd_session *s, int bdat)
 
     s->where = "END-OF-MESSAGE";
     strbuf_init(&qid, 32, 256);
-    strbuf_init(&reply, 128, 1024);
+    strbuf_init(&reply, 128, 8192);        /* a milter reply may have many lines */
     if (smtpd_too_big(s)) {
         smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
     } else if (var_message_total_size_limit > 0 && s->rcpt_count > 0

@@ -113,8 +113,6 @@ static const char *smtpd_milter_macro(void *ctx, const char *name)
 /* Relays a verdict; returns 0 when the command may go on. */
 static int smtpd_milter_verdict(struct smtpd_session *s, const char *v, const char *stage)
 {
-    char *copy, *line, *next;
-
     if (v == NULL)
         return 0;
     if (v[0] == 'D') {
@@ -131,16 +129,7 @@ static int smtpd_milter_verdict(struct smtpd_session *s, const char *v, const ch
     }
     msg_info("%s: milter-reject: %s from %s: %s", s->sink ? smtpd_sink_queue_id(s) : "NOQUEUE",
              stage, s->namaddr, v);
-    /* Several lines arrive CRLF-separated; send each one. */
-    copy = xstrdup(v);
-    for (line = copy; line; line = next) {
-        if ((next = strstr(line, "\r\n")) != NULL) {
-            *next = 0;
-            next += 2;
-        }
-        smtpd_reply_text(s, line);
-    }
-    free(copy);
+    smtpd_reply_text(s, v);
     if (strncmp(v, "421", 3) == 0)
         s->hangup = 1;
     return -1;

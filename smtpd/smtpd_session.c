@@ -91,6 +91,7 @@ static const char *smtpd_strip_enhanced(const char *text, struct strbuf *out)
 
 void smtpd_reply_text(struct smtpd_session *s, const char *text)
 {
+    const char *all = text;
     struct strbuf tmp;
 
     /* Slow down clients that make many errors (Postfix smtpd_chat.c). */
@@ -100,13 +101,29 @@ void smtpd_reply_text(struct smtpd_session *s, const char *text)
         sleep((unsigned) var_smtpd_error_sleep_time);
     }
     strbuf_init(&tmp, 128, 64 * 1024);
-    if (s->ext_offered & SMTPD_EXT_ENHANCED)
-        (void) stream_printf(s->client, "%s\r\n", text);
-    else
-        (void) stream_printf(s->client, "%s\r\n", smtpd_strip_enhanced(text, &tmp));
+    /* A reply of several lines (a milter's) comes CRLF-separated. */
+    for (;;) {
+        const char *eol = strstr(text, "\r\n");
+        size_t n = eol ? (size_t) (eol - text) : strlen(text);
+
+        strbuf_reset(&tmp);
+        strbuf_append(&tmp, text, n);
+        if (s->ext_offered & SMTPD_EXT_ENHANCED)
+            (void) stream_printf(s->client, "%s\r\n", tmp.data);
+        else {
+            struct strbuf plain;
+
+            strbuf_init(&plain, 128, 64 * 1024);
+            (void) stream_printf(s->client, "%s\r\n", smtpd_strip_enhanced(tmp.data, &plain));
+            strbuf_release(&plain);
+        }
+        if (eol == NULL || eol[2] == 0)
+            break;
+        text = eol + 2;
+    }
     strbuf_release(&tmp);
     if (msg_verbose)
-        msg_info("> %s: %s", s->namaddr, text);
+        msg_info("> %s: %s", s->namaddr, all);
 }
 
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)

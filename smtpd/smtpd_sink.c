@@ -307,12 +307,13 @@ static int smtpd_sink_finish_cleanup(struct smtpd_session *s, struct strbuf *que
     case CLEANUP_OK:
         return 0;
     case CLEANUP_REJECT:
-        strbuf_set(reply, res.reply[0] == '5' ? res.reply
-                   : "550 5.7.1 Error: message content rejected");
+        strbuf_set(reply, res.reply[0] != '5' ? "550 5.7.1 Error: message content rejected"
+                   : res.reply_lines[0] ? res.reply_lines : res.reply);
         return -1;
     case CLEANUP_DEFER:
     default:
-        strbuf_set(reply, res.reply[0] == '4' ? res.reply : smtpd_sink_write_error);
+        strbuf_set(reply, res.reply[0] != '4' ? smtpd_sink_write_error
+                   : res.reply_lines[0] ? res.reply_lines : res.reply);
         return -1;
     }
 }

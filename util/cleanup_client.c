@@ -326,6 +326,8 @@ int cleanup_milters(struct cleanup_client *c, struct milters *ms)
 int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
 {
     const char *reason = NULL, *mfailed = NULL;
+    const void *lines = NULL;
+    size_t lines_len = 0;
     uint32_t status, held = 0, discarded = 0;
     int wait_ms = c->timeout_ms > INT32_MAX / 10 ? INT32_MAX : c->timeout_ms * 10;
 
@@ -347,6 +349,7 @@ int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
         || attr_opt_u32(c->in, "held", &held) < 0
         || attr_opt_u32(c->in, "discarded", &discarded) < 0
         || attr_opt_str(c->in, "reason", &reason, NULL) < 0
+        || attr_opt_data(c->in, "reply_lines", &lines, &lines_len) < 0
         || attr_opt_str(c->in, "milter_failed", &mfailed, NULL) < 0)
         return cleanup_fail(c, errno);
     if (mfailed)
@@ -368,6 +371,13 @@ int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
         cleanup_result_set(res, CLEANUP_DEFER, CLEANUP_WRITE_FAIL);
     if (res->status == CLEANUP_DEFER && res->reply[0] != '4')
         cleanup_result_set(res, CLEANUP_DEFER, CLEANUP_WRITE_FAIL);
+    /* The lines must agree with the one-line reply's code, and fit whole. */
+    if (lines && res->status != CLEANUP_OK && lines_len < sizeof(res->reply_lines)
+        && lines_len >= 3 && memcmp(lines, res->reply, 3) == 0
+        && memchr(lines, 0, lines_len) == NULL) {
+        memcpy(res->reply_lines, lines, lines_len);
+        res->reply_lines[lines_len] = 0;
+    }
     res->held = held != 0;
     res->discarded = discarded != 0;
     return 0;

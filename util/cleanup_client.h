@@ -51,6 +51,8 @@ enum cleanup_status {
 struct cleanup_result {
     enum cleanup_status status;
     char reply[512];            /* e.g. "550 5.7.1 message content rejected" */
+    char reply_lines[4100];     /* a reply of several CRLF-separated lines (a
+                                 * milter's), whole, or "" (then use reply) */
     int held;                   /* header_checks/milter/flag HOLD put it in hold/ */
     int discarded;              /* header_checks DISCARD or flag DISCARD */
     char milter_failed[64];     /* milters that failed in cleanup ("0,2"), or "" */

@@ -88,8 +88,10 @@ struct milters {
     void *macro_ctx;
     char **imp;                 /* imported "name=value" macros */
     size_t nimp;
+    char **defaults;            /* milter_macro_defaults: "{name}=value" */
+    size_t ndefaults;
     char *log_id;
-    struct strbuf pkt, in, verdict, failed;
+    struct strbuf pkt, in, verdict, failed, canon;
     char *quarantine;           /* QUARANTINE reason of this filter's pass */
     size_t edits;
 };
@@ -126,6 +128,109 @@ static char *milter_macro_list(const char *list)
         list += n;
     }
     return strbuf_steal(&out);
+}
+
+/* --- milter_macro_defaults ------------------------------------------------------ */
+
+/* "{name}" for "name" or "{name}": the form default entries are matched in. */
+static void milter_macro_canon(struct strbuf *out, const char *name, size_t len)
+{
+    strbuf_reset(out);
+    if (len > 0 && name[0] == '{')
+        strbuf_append(out, name, len);
+    else {
+        strbuf_putc(out, '{');
+        strbuf_append(out, name, len);
+        strbuf_putc(out, '}');
+    }
+}
+
+static size_t milter_trim(const char **s, size_t len)
+{
+    while (len > 0 && (**s == ' ' || **s == '\t'))
+        (*s)++, len--;
+    while (len > 0 && ((*s)[len - 1] == ' ' || (*s)[len - 1] == '\t'))
+        len--;
+    return len;
+}
+
+/*
+ * Parses milter_macro_defaults: "name=value" or "{name}=value" words
+ * separated by commas or spaces, or "{ name = value }" groups (spaces kept
+ * inside the value). Each entry becomes "{name}=value" in *out (may be
+ * NULL to only check); the first of several entries for a name wins.
+ */
+static int milter_defaults_parse(const char *spec, char ***out, size_t *nout, struct strbuf *why)
+{
+    struct strbuf canon, entry;
+    const char *p = spec;
+    int r = 0;
+
+    strbuf_init(&canon, 64, 4096);
+    strbuf_init(&entry, 128, MILTER_MACRO_VAL_MAX + 256);
+    while (p && *p && r == 0) {
+        const char *tok, *eq, *name, *value;
+        size_t len, nlen, vlen, i;
+
+        p += strspn(p, ", \t\r\n");
+        if (*p == 0)
+            break;
+        tok = p;
+        if (*p == '{' && p[strcspn(p, "}")] == '}' && p[strcspn(p, "}") + 1] != '=') {
+            /* { name = value } */
+            len = strcspn(p, "}");
+            tok = p + 1;
+            p += len + 1;
+            len--;
+        } else {
+            len = 0;
+            while (p[len] && p[len] != ',' && p[len] != ' ' && p[len] != '\t'
+                   && p[len] != '\r' && p[len] != '\n') {
+                if (p[len] == '{')      /* a {name} before the = */
+                    while (p[len] && p[len] != '}')
+                        len++;
+                if (p[len])
+                    len++;
+            }
+            p += len;
+        }
+        if ((eq = memchr(tok, '=', len)) == NULL) {
+            strbuf_printf(why, "milter_macro_defaults: expected name=value, got \"%.*s\"",
+                          (int) len, tok);
+            r = -1;
+            break;
+        }
+        name = tok;
+        nlen = milter_trim(&name, (size_t) (eq - tok));
+        value = eq + 1;
+        vlen = milter_trim(&value, len - (size_t) (eq - tok) - 1);
+        if (nlen == 0 || (name[0] == '{' && (nlen < 3 || name[nlen - 1] != '}'))
+            || memchr(name, '=', nlen) || nlen > 100 || vlen > MILTER_MACRO_VAL_MAX) {
+            strbuf_printf(why, "milter_macro_defaults: bad entry \"%.*s\"", (int) len, tok);
+            r = -1;
+            break;
+        }
+        milter_macro_canon(&canon, name, nlen);
+        if (out == NULL)
+            continue;
+        for (i = 0; i < *nout; i++)
+            if (strncmp((*out)[i], canon.data, canon.len) == 0 && (*out)[i][canon.len] == '=')
+                break;
+        if (i < *nout)
+            continue;
+        strbuf_reset(&entry);
+        strbuf_printf(&entry, "%s=%.*s", canon.data, (int) vlen, value);
+        *out = xreallocarray(*out, *nout + 1, sizeof(char *));
+        (*out)[(*nout)++] = xstrdup(entry.data);
+    }
+    strbuf_release(&canon);
+    strbuf_release(&entry);
+    return r;
+}
+
+int milter_macro_defaults_valid(const char *spec, struct strbuf *why)
+{
+    return milter_defaults_parse(spec, NULL, NULL, why) == 0;
 }
 
 static int milter_parse_defact(const char *v, enum milter_defact *a)
@@ -256,6 +361,9 @@ struct milters *milters_create(const char *spec, struct strbuf *why)
     strbuf_init(&ms->in, 1024, MILTER_PKT_MAX + 1);
     strbuf_init(&ms->verdict, 128, STRBUF_UNLIMITED);
     strbuf_init(&ms->failed, 16, STRBUF_UNLIMITED);
+    strbuf_init(&ms->canon, 64, 4096);
+    if (milter_defaults_parse(var_milter_macro_defaults, &ms->defaults, &ms->ndefaults, why) < 0)
+        goto bad;
     while (p && *p) {
         size_t n;
         struct milter *m;
@@ -330,12 +438,16 @@ void milters_free(struct milters **msp)
     for (i = 0; i < ms->nimp; i++)
         free(ms->imp[i]);
     free(ms->imp);
+    for (i = 0; i < ms->ndefaults; i++)
+        free(ms->defaults[i]);
+    free(ms->defaults);
     free(ms->log_id);
     free(ms->quarantine);
     strbuf_release(&ms->pkt);
     strbuf_release(&ms->in);
     strbuf_release(&ms->verdict);
     strbuf_release(&ms->failed);
+    strbuf_release(&ms->canon);
     free(ms);
     *msp = NULL;
 }
@@ -584,6 +696,13 @@ static const char *milter_macro_value(struct milters *ms, const char *name)
     for (i = 0; i < ms->nimp; i++)
         if (strncmp(ms->imp[i], name, n) == 0 && ms->imp[i][n] == '=')
             return ms->imp[i] + n + 1;
+    if (ms->ndefaults == 0)
+        return NULL;
+    milter_macro_canon(&ms->canon, name, n);
+    for (i = 0; i < ms->ndefaults; i++)
+        if (strncmp(ms->defaults[i], ms->canon.data, ms->canon.len) == 0
+            && ms->defaults[i][ms->canon.len] == '=')
+            return ms->defaults[i] + ms->canon.len + 1;
     return NULL;
 }
 
@@ -1379,6 +1498,10 @@ struct milters *milters_import(struct attr_msg *msg, struct strbuf *why)
     strbuf_init(&ms->in, 1024, MILTER_PKT_MAX + 1);
     strbuf_init(&ms->verdict, 128, STRBUF_UNLIMITED);
     strbuf_init(&ms->failed, 16, STRBUF_UNLIMITED);
+    strbuf_init(&ms->canon, 64, 4096);
+    /* Checked when the exporter started: a bad value here just gives none. */
+    if (milter_defaults_parse(var_milter_macro_defaults, &ms->defaults, &ms->ndefaults, why) < 0)
+        strbuf_reset(why);
     while ((r = attr_iter_str(&it, &s, &len)) == 1) {
         char *copy = xstrndup(s, len), *f[10], fdname[32];
         struct milter *m;

@@ -119,7 +119,10 @@ const char *milters_failed_list(struct milters *ms);
 /* Marks milters by index list ("1,3") as failed: their connection is out of step. */
 void milters_mark_failed(struct milters *ms, const char *list);
 
-/* For tests: the macro stage names, and a verdict's kind. */
+/* Checks of configuration values, for start-up and "petrel check". */
 int milter_default_action_valid(const char *name);
+/* milter_macro_defaults: "name=value" or "{ name = value }" entries, used
+ * when a macro has no value; 0 with the reason in why when malformed. */
+int milter_macro_defaults_valid(const char *spec, struct strbuf *why);
 
 #endif

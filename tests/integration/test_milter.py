@@ -75,6 +75,8 @@ class F(Milter.Base):
 
     def envfrom(self, f, *args):
         rec("mail", f, list(args), self.getsymval("{mail_addr}"))
+        if cfg.get("macros"):
+            rec("macros", "mail", {n: self.getsymval(n) for n in cfg["macros"]})
         return self.act("mail", f)
 
     def envrcpt(self, t, *args):
@@ -377,6 +379,33 @@ def test_eom_reject_discard_tempfail(petrel_instance, filters):
     out, c = transaction(port)
     assert out["eom"] == (550, ["5.7.0 content refused"])
     assert queue_files(petrel_instance) == []
+    c.cmd("QUIT")
+
+
+def test_eom_multiline_reply_reaches_the_client(petrel_instance, filters):
+    # The filter's whole reply, line by line, as the answer to the final dot
+    # (it travels from cleanup to smtpd intact, "%%" undone as Sendmail does);
+    # the log gets it on one line.
+    f = filters({"act": {"eom": ["if", "", "reply", "550", "5.7.0", "content refused",
+                                 "see https://example.com/policy", "100%% sure"]}})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    assert out["eom"] == (550, ["5.7.0 content refused", "5.7.0 see https://example.com/policy",
+                                "5.7.0 100% sure"]), out
+    assert queue_files(petrel_instance) == []
+    assert petrel_instance.wait_log(r"milter-reject: END-OF-MESSAGE from .*: 5\.7\.0 content "
+                                    r"refused see https://example\.com/policy 100% sure$")
+    # The session goes on: the next message is taken.
+    c.cmd("RSET")
+    assert c.cmd("MAIL FROM:<a@example.org>")[0] == 250
+    c.cmd("QUIT")
+
+
+def test_eom_multiline_tempfail(petrel_instance, filters):
+    f = filters({"act": {"eom": ["if", "", "reply", "451", "4.7.1", "greylisted", "come back"]}})
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    assert out["eom"] == (451, ["4.7.1 greylisted", "4.7.1 come back"]), out
     c.cmd("QUIT")
 
 
@@ -895,12 +924,32 @@ def test_protocol_version_2(petrel_instance, filters):
     assert "eom" in kinds and "data" not in kinds, kinds
 
 
+def test_macro_defaults_fill_in_missing_values(petrel_instance, filters):
+    f = filters({"macros": ["{auth_type}", "{site}", "{unset}", "{mail_addr}"]})
+    port = start(petrel_instance, f.spec,
+                 milter_mail_macros="i {mail_addr} {auth_type} {site} {unset}",
+                 milter_macro_defaults="auth_type=none, { site = main office }, "
+                                       "{mail_addr}=default@example.org, {j}=ignored")
+    out, c = transaction(port)
+    queued(petrel_instance, out["eom"])
+    c.cmd("QUIT")
+    assert wait_for(lambda: any(e[0] == "macros" for e in f.events()), timeout=5)
+    macros = [e for e in f.events() if e[0] == "macros"][0][2]
+    # A default is only used when Petrel has no value of its own.
+    assert macros == {"{auth_type}": "none", "{site}": "main office", "{unset}": None,
+                      "{mail_addr}": "sender@example.org"}, macros
+    conn = [e for e in f.events() if e[0] == "connect"][0]
+    assert conn[3] == "mx.example.com"
+
+
 @pytest.mark.parametrize("bad, why", [
     ({"smtpd_milters": "tcp:127.0.0.1:1"}, r"smtpd_milters = tcp:127\.0\.0\.1:1: bad milter address"),
     ({"smtpd_milters": "{ inet:127.0.0.1:1, default_action=bounce }"},
      r"bad default_action \"bounce\""),
     ({"smtpd_milters": "inet:127.0.0.1:1", "milter_default_action": "bounce"},
      r"milter_default_action = bounce: expected accept, reject"),
+    ({"smtpd_milters": "inet:127.0.0.1:1", "milter_macro_defaults": "auth_type"},
+     r"milter_macro_defaults: expected name=value, got \"auth_type\""),
 ])
 def test_bad_milter_configuration_stops_smtpd(petrel_instance, bad, why):
     milters = bad.pop("smtpd_milters")
