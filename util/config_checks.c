@@ -1,8 +1,9 @@
 /*
  * config_checks.c - the checks "petrel check" and "petrel start" run beyond
- * syntax: every lookup table named in main.cf opens, every TLS certificate and
- * key loads (and the key matches), the mail system's users exist, and existing
- * queue directories have the owners master gives them.
+ * syntax: every lookup table named in main.cf opens, every milter list and
+ * policy service endpoint parses as smtpd would parse it, every TLS
+ * certificate and key loads (and the key matches), the mail system's users
+ * exist, and existing queue directories have the owners master gives them.
  * Never changes anything; never exits. Each problem is one "WHERE: message"
  * line in the report, WHERE being "FILE:LINE" or "-o NAME" (config_location).
  */
@@ -20,7 +21,9 @@
 
 #include "config.h"
 #include "dict.h"
+#include "milter.h"
 #include "params.h"
+#include "policy_client.h"
 #include "strbuf.h"
 
 /* Parameters holding lookup tables besides the *_maps and *_checks ones. */
@@ -148,8 +151,26 @@ static int checks_open_table(struct strbuf *report, const char *name, const char
     return bad;
 }
 
-/* Every "type:rest" token of a table-list value, except endpoints named by the
- * word before them (check_policy_service inet:host:port). */
+/* A check_policy_service argument, parsed as smtpd parses it (no connection:
+ * the policy server may start after the mail system). */
+static int checks_policy_endpoint(struct strbuf *report, const char *name, const char *spec)
+{
+    struct strbuf err;
+    struct policy_client *pc;
+
+    strbuf_init(&err, 256, 64 * 1024);
+    if ((pc = policy_client_open(spec, &err)) == NULL) {
+        checks_report(report, name, "check_policy_service %s", spec, err.data);
+        strbuf_release(&err);
+        return 1;
+    }
+    policy_client_free(&pc);
+    strbuf_release(&err);
+    return 0;
+}
+
+/* Every "type:rest" token of a table-list value; a token after a word that
+ * names an endpoint (check_policy_service inet:host:port) is checked as one. */
 static int checks_one_param(struct strbuf *report, const char *name, const char *value)
 {
     struct strbuf spec;
@@ -163,8 +184,11 @@ static int checks_one_param(struct strbuf *report, const char *name, const char 
         if ((len = checks_token_len(p)) == 0)
             break;
         typelen = strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_");
-        if (typelen > 0 && typelen < len && p[typelen] == ':'
-            && !checks_word_in(prev, prevlen, checks_endpoint_words)) {
+        if (checks_word_in(prev, prevlen, checks_endpoint_words)) {
+            strbuf_reset(&spec);
+            if (strbuf_append(&spec, p, len) == 0)
+                errors += checks_policy_endpoint(report, name, spec.data);
+        } else if (typelen > 0 && typelen < len && p[typelen] == ':') {
             strbuf_reset(&spec);
             if (strbuf_append(&spec, p, len) == 0)
                 errors += checks_open_table(report, name, spec.data, typelen);
@@ -190,6 +214,72 @@ static int checks_tables(struct strbuf *report)
         if ((value = config_lookup(p->name)) != NULL)
             errors += checks_one_param(report, p->name, value);
     }
+    return errors;
+}
+
+/* Restriction classes are main.cf settings named in smtpd_restriction_classes. */
+static int checks_restriction_classes(struct strbuf *report)
+{
+    const char *list = config_lookup("smtpd_restriction_classes"), *value;
+    char cls[256];
+    int errors = 0;
+
+    while (list && *list) {
+        size_t n;
+
+        list += strspn(list, ", \t\r\n");
+        if ((n = strcspn(list, ", \t\r\n")) == 0)
+            break;
+        if (n < sizeof(cls)) {
+            memcpy(cls, list, n);
+            cls[n] = 0;
+            if (!checks_is_table_param(cls) && (value = config_lookup(cls)) != NULL)
+                errors += checks_one_param(report, cls, value);
+        }
+        list += n;
+    }
+    return errors;
+}
+
+/* The milter settings smtpd and cleanup would refuse at start-up. */
+static int checks_milters(struct strbuf *report)
+{
+    static const char *const lists[] = {"smtpd_milters", "non_smtpd_milters", NULL};
+    const char *const *name;
+    struct strbuf why;
+    struct milters *ms;
+    int errors = 0, defaults_ok;
+
+    strbuf_init(&why, 256, 64 * 1024);
+    if (!milter_default_action_valid(var_milter_default_action)) {
+        checks_report(report, "milter_default_action", "bad value \"%s\"",
+                      var_milter_default_action, "expected accept, reject, tempfail, "
+                      "quarantine or shutdown");
+        errors++;
+    }
+    if (var_milter_protocol[0] < '2' || var_milter_protocol[0] > '6' || var_milter_protocol[1]) {
+        checks_report(report, "milter_protocol", "bad value \"%s\"", var_milter_protocol,
+                      "expected 2 to 6");
+        errors++;
+    }
+    if (!(defaults_ok = milter_macro_defaults_valid(var_milter_macro_defaults, &why))) {
+        checks_report(report, "milter_macro_defaults", "%s", why.data, NULL);
+        errors++;
+    }
+    /* The lists are parsed with the defaults, which must parse first. */
+    for (name = lists; defaults_ok && *name; name++) {
+        const char *value = config_lookup(*name);
+
+        if (value == NULL || value[strspn(value, ", \t\r\n")] == 0)
+            continue;
+        strbuf_reset(&why);
+        if ((ms = milters_create(value, &why)) == NULL) {
+            checks_report(report, *name, "bad milter list \"%s\"", value, why.data);
+            errors++;
+        }
+        milters_free(&ms);
+    }
+    strbuf_release(&why);
     return errors;
 }
 
@@ -318,6 +408,8 @@ void config_checks_register(void)
     if (done++)
         return;
     config_add_check(checks_tables);
+    config_add_check(checks_restriction_classes);
+    config_add_check(checks_milters);
     config_add_check(checks_certificates);
     config_add_check(checks_directories);
 }

@@ -1,5 +1,6 @@
-"""test_check_deep.py - "petrel check" beyond syntax: tables open, certificates load
-and match their keys, and queue directories have the right owners.
+"""test_check_deep.py - "petrel check" beyond syntax: tables open, milter lists and
+policy service endpoints parse as smtpd parses them, certificates load and match
+their keys, and queue directories have the right owners.
 
 Each problem must name the main.cf line that set the parameter; unbuilt Berkeley DB
 tables are warnings (mail still flows once they are built), not errors.
@@ -52,6 +53,64 @@ def test_policy_service_endpoint_is_not_a_table(confdir):
                         "  check_policy_service inet:127.0.0.1:10023, reject_unauth_destination\n")
     r = petrel(confdir, "check")
     assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("line, why", [
+    ("check_policy_service tcp:127.0.0.1:10023",
+     'check_policy_service tcp:127.0.0.1:10023: unsupported endpoint'),
+    ("check_policy_service inet:127.0.0.1", "expected inet:host:port"),
+    ("check_policy_service { inet:127.0.0.1:10023, timeout=soon }", 'bad timeout value "soon"'),
+    ("check_policy_service { inet:127.0.0.1:10023, colour=red }",
+     'unknown policy service setting "colour"'),
+])
+def test_bad_policy_service_endpoint(confdir, line, why):
+    write_main(confdir, "smtpd_recipient_restrictions = permit_mynetworks,\n"
+                        "  %s, reject_unauth_destination\n" % line)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1, r.stderr
+    assert "main.cf:1: parameter smtpd_recipient_restrictions: " in r.stderr, r.stderr
+    assert why in r.stderr, r.stderr
+
+
+def test_policy_service_in_a_restriction_class(confdir):
+    write_main(confdir, "smtpd_restriction_classes = greylist\n"
+                        "greylist = check_policy_service unix:\n"
+                        "smtpd_recipient_restrictions = reject_unauth_destination\n")
+    r = petrel(confdir, "check")
+    assert r.returncode == 1, r.stderr
+    assert "main.cf:2: parameter greylist: check_policy_service unix:: bad socket path" \
+        in r.stderr, r.stderr
+
+
+def test_good_milter_settings_pass(confdir):
+    write_main(confdir, "smtpd_milters = inet:127.0.0.1:8891, { unix:/run/x.sock, "
+                        "default_action=accept, command_timeout=5s }\n"
+                        "non_smtpd_milters = $smtpd_milters\n"
+                        "milter_macro_defaults = auth_type=none, { site = main office }\n")
+    r = petrel(confdir, "check")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("text, where, why", [
+    ("smtpd_milters = inet:127.0.0.1:8891, tcp:x:1\n", "main.cf:1: parameter smtpd_milters",
+     'bad milter address "tcp:x:1"'),
+    ("x = 1\nnon_smtpd_milters = { inet:127.0.0.1:8891, default_action=bounce }\n",
+     "main.cf:2: parameter non_smtpd_milters", 'bad default_action "bounce"'),
+    ("smtpd_milters = { inet:127.0.0.1:8891, protocol=7 }\n", "main.cf:1: parameter smtpd_milters",
+     'bad protocol "7"'),
+    ("smtpd_milters = { inet:127.0.0.1:8891\n", "main.cf:1: parameter smtpd_milters",
+     "missing '}'"),
+    ("milter_default_action = bounce\n", "main.cf:1: parameter milter_default_action",
+     'bad value "bounce"'),
+    ("milter_protocol = 9\n", "main.cf:1: parameter milter_protocol", "expected 2 to 6"),
+    ("milter_macro_defaults = auth_type\n", "main.cf:1: parameter milter_macro_defaults",
+     'expected name=value, got "auth_type"'),
+])
+def test_bad_milter_settings(confdir, text, where, why):
+    write_main(confdir, text)
+    r = petrel(confdir, "check")
+    assert r.returncode == 1, r.stderr
+    assert where in r.stderr and why in r.stderr, r.stderr
 
 
 def make_cert(directory, name):
