@@ -95,6 +95,7 @@ struct cleanup_milter {
 };
 
 static char cleanup_milter_failed_buf[64];
+static char cleanup_milter_at_rest_buf[64];
 static struct dict_list *cleanup_milter_hbc;    /* milter_header_checks */
 static int cleanup_milter_hbc_opened;
 
@@ -150,6 +151,7 @@ void cleanup_milter_begin(struct cleanup_state *st)
         && var_non_smtpd_milters[strspn(var_non_smtpd_milters, ", \t\r\n")] != 0;
 
     cleanup_milter_failed_buf[0] = 0;
+    cleanup_milter_at_rest_buf[0] = 0;
     st->milter = NULL;
     if ((!(st->flags & CLEANUP_FLAG_MILTER) && !non_smtpd) || (st->flags & CLEANUP_FLAG_BOUNCE))
         return;
@@ -783,6 +785,8 @@ void cleanup_milter_end(struct cleanup_state *st)
         }
         snprintf(cleanup_milter_failed_buf, sizeof(cleanup_milter_failed_buf), "%s",
                  cm->own ? "" : milters_failed_list(cm->ms));
+        snprintf(cleanup_milter_at_rest_buf, sizeof(cleanup_milter_at_rest_buf), "%s",
+                 cm->own ? "" : milters_at_rest_list(cm->ms));
         if (cm->own)
             milter_quit_event(cm->ms);
     }
@@ -798,7 +802,10 @@ int cleanup_milter_reply(struct attr_msg *out)
 
     if (cleanup_milter_failed_buf[0])
         r = attr_put_str(out, "milter_failed", cleanup_milter_failed_buf);
+    if (cleanup_milter_at_rest_buf[0])
+        r |= attr_put_str(out, "milter_at_rest", cleanup_milter_at_rest_buf);
     cleanup_milter_failed_buf[0] = 0;
+    cleanup_milter_at_rest_buf[0] = 0;
     return r;
 }
 

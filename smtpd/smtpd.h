@@ -195,8 +195,10 @@ int smtpd_milter_rcpt(struct smtpd_session *s, const struct smtp_cmd *cmd, const
 int smtpd_milter_data(struct smtpd_session *s);
 int smtpd_milter_unknown(struct smtpd_session *s, const char *line, size_t len);
 void smtpd_milter_abort(struct smtpd_session *s);
-/* After cleanup's verdict; failed lists the milters cleanup saw fail. */
-void smtpd_milter_message_done(struct smtpd_session *s, const char *failed);
+/* After cleanup's verdict; failed lists the milters cleanup saw fail,
+ * at_rest those whose end of message it left at rest (QUIT_NC may follow). */
+void smtpd_milter_message_done(struct smtpd_session *s, const char *failed,
+                               const char *at_rest);
 int smtpd_milter_want_content(const struct smtpd_session *s);
 void smtpd_milter_end(struct smtpd_session *s);
 

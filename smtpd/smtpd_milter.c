@@ -266,12 +266,15 @@ void smtpd_milter_abort(struct smtpd_session *s)
     s->milter_msg = 0;
 }
 
-void smtpd_milter_message_done(struct smtpd_session *s, const char *failed)
+void smtpd_milter_message_done(struct smtpd_session *s, const char *failed,
+                               const char *at_rest)
 {
     if (s->milters == NULL)
         return;
     if (failed && *failed)
         milters_mark_failed(s->milters, failed);
+    if (at_rest && *at_rest)
+        milters_mark_at_rest(s->milters, at_rest);
     s->milter_msg = 0;
 }
 

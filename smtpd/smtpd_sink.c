@@ -298,11 +298,11 @@ static int smtpd_sink_finish_cleanup(struct smtpd_session *s, struct strbuf *que
         msg_warn("%s: lost connection with the cleanup service", queue_id->data);
         cleanup_disconnect(&s->cleanup);
         /* Where the milter conversations stopped is unknown: none can go on. */
-        smtpd_milter_message_done(s, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15");
+        smtpd_milter_message_done(s, "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15", NULL);
         strbuf_set(reply, smtpd_sink_write_error);
         return -1;
     }
-    smtpd_milter_message_done(s, res.milter_failed);
+    smtpd_milter_message_done(s, res.milter_failed, res.milter_at_rest);
     switch (res.status) {
     case CLEANUP_OK:
         return 0;

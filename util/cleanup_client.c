@@ -325,7 +325,7 @@ int cleanup_milters(struct cleanup_client *c, struct milters *ms)
 
 int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
 {
-    const char *reason = NULL, *mfailed = NULL;
+    const char *reason = NULL, *mfailed = NULL, *mrest = NULL;
     const void *lines = NULL;
     size_t lines_len = 0;
     uint32_t status, held = 0, discarded = 0;
@@ -350,10 +350,13 @@ int cleanup_finish(struct cleanup_client *c, struct cleanup_result *res)
         || attr_opt_u32(c->in, "discarded", &discarded) < 0
         || attr_opt_str(c->in, "reason", &reason, NULL) < 0
         || attr_opt_data(c->in, "reply_lines", &lines, &lines_len) < 0
-        || attr_opt_str(c->in, "milter_failed", &mfailed, NULL) < 0)
+        || attr_opt_str(c->in, "milter_failed", &mfailed, NULL) < 0
+        || attr_opt_str(c->in, "milter_at_rest", &mrest, NULL) < 0)
         return cleanup_fail(c, errno);
     if (mfailed)
         snprintf(res->milter_failed, sizeof(res->milter_failed), "%s", mfailed);
+    if (mrest)
+        snprintf(res->milter_at_rest, sizeof(res->milter_at_rest), "%s", mrest);
     if (status == IPC_STATUS_OK) {
         char ok[128];
 

@@ -56,6 +56,7 @@ struct cleanup_result {
     int held;                   /* header_checks/milter/flag HOLD put it in hold/ */
     int discarded;              /* header_checks DISCARD or flag DISCARD */
     char milter_failed[64];     /* milters that failed in cleanup ("0,2"), or "" */
+    char milter_at_rest[64];    /* milters at rest after end of message, or "" */
 };
 
 struct milters;

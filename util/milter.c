@@ -78,7 +78,20 @@ struct milter {
     enum milter_state state;
     char *reject;               /* REJECT_CONN reply */
     int skip_body;
+    int offered;                /* the configured version, offered at negotiation */
+    int at_rest;                /* its last command was end of message (or UNKNOWN)
+                                 * answered "continue": where libmilter takes
+                                 * QUIT_NC and then a new CONNECT */
 };
+
+/*
+ * Connections kept open across sessions: at the end of a session a filter
+ * at rest gets QUIT_NC ("quit, new connection follows") instead of QUIT, and
+ * the next session of this process starts on the same socket with a CONNECT,
+ * without a new connect() and negotiation. At most one per milter name.
+ */
+static struct milter *milter_pool[MILTER_MAX];
+static size_t milter_pool_n;
 
 struct milters {
     struct milter *m[MILTER_MAX];
@@ -91,7 +104,7 @@ struct milters {
     char **defaults;            /* milter_macro_defaults: "{name}=value" */
     size_t ndefaults;
     char *log_id;
-    struct strbuf pkt, in, verdict, failed, canon;
+    struct strbuf pkt, in, verdict, failed, canon, rest;
     char *quarantine;           /* QUARANTINE reason of this filter's pass */
     size_t edits;
 };
@@ -292,6 +305,7 @@ static struct milter *milter_new(const char *name, size_t len)
         m->defact = MILTER_DEF_TEMPFAIL;
     if (milter_parse_version(var_milter_protocol, &m->version) < 0)
         m->version = 6;
+    m->offered = m->version;
     for (i = 0; i <= MILTER_STAGE_COUNT; i++)
         m->macros[i] = milter_macro_list(milter_stage_macro_param(i));
     m->chunk = MILTER_CHUNK_SIZE;
@@ -342,6 +356,7 @@ static int milter_setting(struct milter *m, const char *kv, size_t len, struct s
             strbuf_printf(why, "milter %s: bad protocol \"%s\" (2 to 6)", m->name, value);
             r = -1;
         }
+        m->offered = m->version;
     } else {
         strbuf_printf(why, "milter %s: unknown setting \"%s\"", m->name, key);
         r = -1;
@@ -362,6 +377,7 @@ struct milters *milters_create(const char *spec, struct strbuf *why)
     strbuf_init(&ms->verdict, 128, STRBUF_UNLIMITED);
     strbuf_init(&ms->failed, 16, STRBUF_UNLIMITED);
     strbuf_init(&ms->canon, 64, 4096);
+    strbuf_init(&ms->rest, 16, STRBUF_UNLIMITED);
     if (milter_defaults_parse(var_milter_macro_defaults, &ms->defaults, &ms->ndefaults, why) < 0)
         goto bad;
     while (p && *p) {
@@ -448,6 +464,7 @@ void milters_free(struct milters **msp)
     strbuf_release(&ms->verdict);
     strbuf_release(&ms->failed);
     strbuf_release(&ms->canon);
+    strbuf_release(&ms->rest);
     free(ms);
     *msp = NULL;
 }
@@ -790,6 +807,7 @@ struct milter_call {
     int eom;
     int body;
     int content;                /* content_timeout applies */
+    int unknown;                /* the UNKNOWN stage */
     const struct milter_edit_ops *ops;
     void *ctx;
 };
@@ -881,6 +899,7 @@ static const char *milter_call(struct milters *ms, struct milter *m, const struc
     int body_first = 1;
     const char *why;
 
+    m->at_rest = 0;
     if (milter_write(m->fd, ms->pkt.data, ms->pkt.len, deadline) < 0)
         return milter_fail(ms, m, c->stage, "write: %s",
                            errno == ETIMEDOUT ? "timeout" : strerror(errno));
@@ -969,6 +988,77 @@ static uint32_t milter_offer_protocol(int version)
         : version == 3 ? MILTER_V3_PROTO : MILTER_V2_PROTO;
 }
 
+/* Takes over a kept connection to the same filter, if one is still open. */
+static int milter_pool_take(struct milter *m)
+{
+    size_t i;
+
+    for (i = 0; i < milter_pool_n; i++) {
+        struct milter *p = milter_pool[i];
+        struct pollfd pfd = {p->fd, POLLIN, 0};
+        int j;
+
+        if (strcmp(p->name, m->name) != 0 || p->offered != m->offered)
+            continue;
+        milter_pool[i] = milter_pool[--milter_pool_n];
+        /* A kept connection has nothing to say: readable means the filter
+         * closed it (or is out of step); then connect anew. */
+        if (poll(&pfd, 1, 0) != 0) {
+            if (msg_verbose)
+                msg_info("milter %s: kept connection was closed", p->name);
+            milter_free_one(&p);
+            return 0;
+        }
+        m->fd = p->fd;
+        p->fd = -1;
+        m->version = p->version;
+        m->actions = p->actions;
+        m->protocol = p->protocol;
+        m->chunk = p->chunk;
+        for (j = 0; j <= MILTER_STAGE_COUNT; j++) {
+            free(m->macros[j]);
+            m->macros[j] = p->macros[j];
+            p->macros[j] = NULL;
+        }
+        m->state = MILTER_S_READY;
+        milter_free_one(&p);
+        if (msg_verbose)
+            msg_info("milter %s: reusing the connection (QUIT_NC)", m->name);
+        return 1;
+    }
+    return 0;
+}
+
+/* Keeps m's connection for the next session after QUIT_NC; 0 when it cannot. */
+static int milter_pool_put(struct milters *ms, struct milter *m)
+{
+    struct milter *p;
+    size_t start;
+    int j;
+
+    if (!var_milter_connection_reuse || !m->at_rest || m->version < 6
+        || m->state != MILTER_S_READY || milter_pool_n >= MILTER_MAX)
+        return 0;
+    strbuf_reset(&ms->pkt);
+    start = milter_pkt_begin(&ms->pkt, SMFIC_QUIT_NC);
+    (void) milter_pkt_end(&ms->pkt, start);
+    if (milter_write(m->fd, ms->pkt.data, ms->pkt.len, milter_now_ms() + m->cmd_to * 1000) < 0)
+        return 0;
+    p = xcalloc(1, sizeof(*p));
+    p->name = xstrdup(m->name);
+    p->fd = m->fd;
+    m->fd = -1;
+    p->offered = m->offered;
+    p->version = m->version;
+    p->actions = m->actions;
+    p->protocol = m->protocol;
+    p->chunk = m->chunk;
+    for (j = 0; j <= MILTER_STAGE_COUNT; j++)
+        p->macros[j] = xstrdup(m->macros[j] ? m->macros[j] : "");
+    milter_pool[milter_pool_n++] = p;
+    return 1;
+}
+
 static const char *milter_negotiate(struct milters *ms, struct milter *m)
 {
     struct milter_optneg o;
@@ -979,6 +1069,8 @@ static const char *milter_negotiate(struct milters *ms, struct milter *m)
     uint32_t acts = milter_offer_actions(m->version), proto = milter_offer_protocol(m->version);
     int cmd, i;
 
+    if (milter_pool_take(m))
+        return NULL;
     strbuf_init(&why, 128, 1024);
     if (milter_open_socket(m, &why) < 0) {
         const char *v = milter_fail(ms, m, "connect", "%s", why.data);
@@ -1087,7 +1179,13 @@ static const char *milter_event(struct milters *ms, uint32_t skip_flag, uint32_t
         build(ms, m, arg);
         c->no_reply = (m->protocol & nr_flag) != 0;
         c->timeout = c->content ? m->msg_to : m->cmd_to;
-        if ((v = milter_call(ms, m, c)) != NULL)
+        v = milter_call(ms, m, c);
+        /* libmilter's state table: QUIT_NC is taken after end of message
+         * answered with "continue" (an accept or a verdict returns it to
+         * the HELO state) and after UNKNOWN (answered anything but accept). */
+        if (m->state == MILTER_S_READY && (c->eom ? v == NULL : c->unknown))
+            m->at_rest = 1;
+        if (v != NULL)
             return v;
     }
     return NULL;
@@ -1219,7 +1317,7 @@ const char *milter_data_event(struct milters *ms)
 const char *milter_unknown_event(struct milters *ms, const char *command)
 {
     const char *a[2] = {"U", command};
-    struct milter_call c = {.stage = "unknown"};
+    struct milter_call c = {.stage = "unknown", .unknown = 1};
 
     return milter_event(ms, SMFIP_NOUNKNOWN, SMFIP_NR_UNKN, MILTER_MACROS_UNKNOWN, SMFIC_UNKNOWN,
                         3, milter_build_str, a, &c, 0);
@@ -1385,6 +1483,10 @@ void milter_quit_event(struct milters *ms)
 
         if (m->fd < 0)
             continue;
+        if (milter_pool_put(ms, m)) {
+            m->state = MILTER_S_CLOSED;
+            continue;
+        }
         strbuf_reset(&ms->pkt);
         milter_build_empty(ms, m, &cmd);
         (void) milter_write(m->fd, ms->pkt.data, ms->pkt.len,
@@ -1499,6 +1601,7 @@ struct milters *milters_import(struct attr_msg *msg, struct strbuf *why)
     strbuf_init(&ms->verdict, 128, STRBUF_UNLIMITED);
     strbuf_init(&ms->failed, 16, STRBUF_UNLIMITED);
     strbuf_init(&ms->canon, 64, 4096);
+    strbuf_init(&ms->rest, 16, STRBUF_UNLIMITED);
     /* Checked when the exporter started: a bad value here just gives none. */
     if (milter_defaults_parse(var_milter_macro_defaults, &ms->defaults, &ms->ndefaults, why) < 0)
         strbuf_reset(why);
@@ -1569,6 +1672,31 @@ const char *milters_failed_list(struct milters *ms)
         if (ms->m[i]->state == MILTER_S_FAILED || ms->m[i]->state == MILTER_S_CLOSED)
             strbuf_printf(&ms->failed, "%s%zu", ms->failed.len ? "," : "", i);
     return ms->failed.data;
+}
+
+const char *milters_at_rest_list(struct milters *ms)
+{
+    size_t i;
+
+    strbuf_reset(&ms->rest);
+    for (i = 0; i < ms->n; i++)
+        if (ms->m[i]->at_rest && ms->m[i]->state == MILTER_S_READY)
+            strbuf_printf(&ms->rest, "%s%zu", ms->rest.len ? "," : "", i);
+    return ms->rest.data;
+}
+
+void milters_mark_at_rest(struct milters *ms, const char *list)
+{
+    while (ms && list && *list) {
+        char *end;
+        unsigned long i = strtoul(list, &end, 10);
+
+        if (end == list)
+            break;
+        if (i < ms->n && ms->m[i]->state == MILTER_S_READY)
+            ms->m[i]->at_rest = 1;
+        list = *end == ',' ? end + 1 : end;
+    }
 }
 
 void milters_mark_failed(struct milters *ms, const char *list)

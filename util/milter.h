@@ -101,7 +101,11 @@ void milters_select(struct milters *ms, size_t i);
 
 /* RSET or an MTA-side rejection of the transaction. */
 void milter_abort_event(struct milters *ms);
-/* End of the session: QUIT to every milter, sockets closed. */
+/* End of the session: QUIT to every milter, sockets closed; with
+ * milter_connection_reuse, a version 6 filter whose last command was end of
+ * message (or UNKNOWN) answered "continue" gets QUIT_NC instead, and its
+ * connection is kept for the next session of this process (the next
+ * milter_connect_event on a list naming it starts there with CONNECT). */
 void milter_quit_event(struct milters *ms);
 
 /*
@@ -118,6 +122,11 @@ struct milters *milters_import(struct attr_msg *msg, struct strbuf *why);
 const char *milters_failed_list(struct milters *ms);
 /* Marks milters by index list ("1,3") as failed: their connection is out of step. */
 void milters_mark_failed(struct milters *ms, const char *list);
+/* After import: the milters whose conversation ended at rest here (end of
+ * message answered "continue"), "" when none; the exporter marks them, so
+ * that its QUIT may keep their connections (milter_quit_event). */
+const char *milters_at_rest_list(struct milters *ms);
+void milters_mark_at_rest(struct milters *ms, const char *list);
 
 /* Checks of configuration values, for start-up and "petrel check". */
 int milter_default_action_valid(const char *name);

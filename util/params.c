@@ -180,6 +180,7 @@ long long var_message_total_size_limit;
 char *var_meta_directory;
 long long var_milter_command_timeout;
 char *var_milter_connect_macros;
+int var_milter_connection_reuse;
 long long var_milter_connect_timeout;
 long long var_milter_content_timeout;
 char *var_milter_data_macros;
@@ -756,6 +757,8 @@ const struct param_def param_table[] = {
      "Macros sent to milters after connect."},
     {"milter_connect_timeout", PARAM_TIME, "30s", 1, 0, &var_milter_connect_timeout,
      "Time limit for connecting to a milter."},
+    {"milter_connection_reuse", PARAM_BOOL, "yes", 0, 0, &var_milter_connection_reuse,
+     "Keep a milter connection for the next session (QUIT_NC) when the filter is at rest."},
     {"milter_content_timeout", PARAM_TIME, "300s", 1, 0, &var_milter_content_timeout,
      "Time limit for sending message content to a milter and reading its answer."},
     {"milter_data_macros", PARAM_STR, "i", 0, 0, &var_milter_data_macros,

@@ -160,6 +160,7 @@ extern long long var_message_total_size_limit;
 extern char *var_meta_directory;
 extern long long var_milter_command_timeout;
 extern char *var_milter_connect_macros;
+extern int var_milter_connection_reuse;
 extern long long var_milter_connect_timeout;
 extern long long var_milter_content_timeout;
 extern char *var_milter_data_macros;

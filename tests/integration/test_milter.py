@@ -46,6 +46,10 @@ def rec(*a):
 
 
 class F(Milter.Base):
+    def negotiate(self, opts):
+        rec("negotiate")
+        return Milter.Base.negotiate(self, opts)
+
     def act(self, stage, arg=""):
         a = cfg.get("act", {}).get(stage)
         if a is None or (len(a) > 1 and a[0] == "if" and a[1] not in arg):
@@ -172,8 +176,8 @@ Milter.runmilter("petrel-test", "inet:%d@127.0.0.1" % cfg["port"], timeout=60)
 
 
 class Filter:
-    def __init__(self, tmp_path, script, name="f"):
-        self.port = free_port()
+    def __init__(self, tmp_path, script, name="f", port=None):
+        self.port = port or free_port()
         self.log = str(tmp_path / ("%s.log" % name))
         cfg = dict(script, port=self.port, log=self.log)
         path = tmp_path / ("%s.py" % name)
@@ -210,8 +214,8 @@ class Filter:
 def filters(tmp_path):
     made = []
 
-    def make(script, name=None):
-        f = Filter(tmp_path, script, name or "f%d" % len(made))
+    def make(script, name=None, port=None):
+        f = Filter(tmp_path, script, name or "f%d" % len(made), port)
         made.append(f)
         return f
     yield make
@@ -440,6 +444,73 @@ def test_two_milters_in_order(petrel_instance, filters):
     # The second filter saw the first one's header.
     assert ["header", "X-One", "1"] in f2.events()
     c.cmd("QUIT")
+
+
+# --- connection reuse (QUIT_NC) --------------------------------------------------
+
+def kinds_of(f):
+    return [e[0] for e in f.events()]
+
+
+def test_quit_nc_reuses_the_connection(petrel_instance, filters):
+    f = filters({"edits": [["add", "X-Seen", "yes"]]})
+    port = start(petrel_instance, f.spec)
+    for i in range(3):
+        out, c = transaction(port)
+        d = queued(petrel_instance, out["eom"])
+        assert b"\nX-Seen: yes\n" in d["content"]
+        c.cmd("QUIT")
+        c.close()
+        assert wait_for(lambda: kinds_of(f).count("close") == i + 1, timeout=5), kinds_of(f)
+    kinds = kinds_of(f)
+    # One socket and one negotiation; each session a fresh CONNECT ... close.
+    assert kinds.count("connect") == 3 and kinds.count("negotiate") == 1, kinds
+    assert kinds.count("eom") == 3
+
+
+def test_quit_nc_only_from_rest(petrel_instance, filters):
+    # A session that ends before any message leaves the filter where libmilter
+    # cannot take QUIT_NC: it gets QUIT and the next session connects anew.
+    f = filters({})
+    port = start(petrel_instance, f.spec)
+    c = greet(port)
+    ehlo(c)
+    c.cmd("QUIT")
+    assert wait_for(lambda: "close" in kinds_of(f), timeout=5)
+    out, c = transaction(port)
+    queued(petrel_instance, out["eom"])
+    c.cmd("QUIT")
+    assert wait_for(lambda: kinds_of(f).count("close") == 2, timeout=5), kinds_of(f)
+    assert kinds_of(f).count("negotiate") == 2
+
+
+def test_quit_nc_off(petrel_instance, filters):
+    f = filters({})
+    port = start(petrel_instance, f.spec, milter_connection_reuse="no")
+    for i in range(2):
+        out, c = transaction(port)
+        queued(petrel_instance, out["eom"])
+        c.cmd("QUIT")
+        assert wait_for(lambda: kinds_of(f).count("close") == i + 1, timeout=5)
+    assert kinds_of(f).count("negotiate") == 2
+
+
+def test_kept_connection_closed_by_a_restarted_filter(petrel_instance, filters):
+    f = filters({"edits": [["add", "X-Gen", "1"]]}, name="gen1")
+    port = start(petrel_instance, f.spec)
+    out, c = transaction(port)
+    queued(petrel_instance, out["eom"])
+    c.cmd("QUIT")
+    assert wait_for(lambda: "close" in kinds_of(f), timeout=5)
+    f.stop()
+    f2 = filters({"edits": [["add", "X-Gen", "2"]]}, name="gen2", port=f.port)
+    # The kept socket is dead: Petrel notices, connects anew, nothing is lost.
+    out, c = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    assert b"\nX-Gen: 2\n" in d["content"]
+    c.cmd("QUIT")
+    assert kinds_of(f2).count("negotiate") == 1
+    assert not petrel_instance.wait_log(r"milter inet:.*default_action", timeout=0.5)
 
 
 # --- failures and default actions ---------------------------------------------
@@ -943,17 +1014,29 @@ def test_macro_defaults_fill_in_missing_values(petrel_instance, filters):
 
 
 @pytest.mark.parametrize("bad, why", [
-    ({"smtpd_milters": "tcp:127.0.0.1:1"}, r"smtpd_milters = tcp:127\.0\.0\.1:1: bad milter address"),
+    ({"smtpd_milters": "tcp:127.0.0.1:1"}, 'bad milter address "tcp:127.0.0.1:1"'),
     ({"smtpd_milters": "{ inet:127.0.0.1:1, default_action=bounce }"},
-     r"bad default_action \"bounce\""),
+     'bad default_action "bounce"'),
     ({"smtpd_milters": "inet:127.0.0.1:1", "milter_default_action": "bounce"},
-     r"milter_default_action = bounce: expected accept, reject"),
+     "expected accept, reject"),
     ({"smtpd_milters": "inet:127.0.0.1:1", "milter_macro_defaults": "auth_type"},
-     r"milter_macro_defaults: expected name=value, got \"auth_type\""),
+     'expected name=value, got "auth_type"'),
 ])
-def test_bad_milter_configuration_stops_smtpd(petrel_instance, bad, why):
-    milters = bad.pop("smtpd_milters")
-    port = start(petrel_instance, milters, **bad)
+def test_bad_milter_configuration_is_refused_at_start(petrel_instance, bad, why):
+    # "petrel start" runs the checks of "petrel check": nothing starts, and
+    # the error names the main.cf line.
+    with pytest.raises(AssertionError) as e:
+        start(petrel_instance, bad.pop("smtpd_milters"), **bad)
+    assert why in str(e.value) and "main.cf:" in str(e.value), e.value
+
+
+@pytest.mark.parametrize("override, why", [
+    ("-o smtpd_milters=tcp:127.0.0.1:1", r"smtpd_milters = tcp:127\.0\.0\.1:1: bad milter address"),
+    ("-o smtpd_milters=inet:127.0.0.1:1 -o milter_default_action=bounce",
+     r"milter_default_action = bounce: expected accept, reject"),
+])
+def test_bad_milter_override_stops_smtpd(petrel_instance, override, why):
+    port = petrel_instance.start_smtpd(main=dict(MAIN), smtpd_opts=override)
     # The connection makes master start smtpd, which stops with the reason
     # (and master throttles it); nobody is ever served with a wrong list.
     c = Client(port)

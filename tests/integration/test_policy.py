@@ -342,9 +342,17 @@ def test_unanswered_and_unreachable_server(petrel_instance, policy):
                                     r"connect: Connection refused" % dead)
 
 
-def test_bad_policy_spec_is_fatal(petrel_instance):
+def test_bad_policy_spec_is_refused_at_start(petrel_instance):
     settings = {"smtpd_recipient_restrictions": "check_policy_service tcp:127.0.0.1:1, permit"}
-    port = petrel_instance.start_smtpd(main=settings)
+    with pytest.raises(AssertionError) as e:
+        petrel_instance.start_smtpd(main=settings)
+    assert re.search(r"main\.cf:\d+: parameter smtpd_recipient_restrictions: check_policy_service "
+                     r"tcp:127\.0\.0\.1:1: unsupported endpoint", str(e.value)), e.value
+
+
+def test_bad_policy_spec_in_an_override_is_fatal(petrel_instance):
+    port = petrel_instance.start_smtpd(
+        smtpd_opts="-o smtpd_recipient_restrictions=check_policy_service,tcp:127.0.0.1:1,permit")
     # smtpd reads its restrictions when a client connects; it logs the error and exits.
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
