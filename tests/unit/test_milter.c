@@ -244,6 +244,35 @@ static void test_list_syntax(void **state)
         milters_free(&ms);
         strbuf_release(&why);
     }
+    {
+        static const struct {
+            const char *spec;
+            int ok;
+        } defaults[] = {
+            {"", 1},
+            {"auth_type=none", 1},
+            {"{auth_type}=none, {j}=x.example", 1},
+            {"{ site = main office } , a=b", 1},
+            {"a=", 1},
+            {"auth_type", 0},
+            {"=x", 0},
+            {"{ = x }", 0},
+            {"{site=x", 0},
+            {"{}=x", 0},
+        };
+        struct strbuf why;
+
+        strbuf_init(&why, 64, STRBUF_UNLIMITED);
+        for (i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
+            strbuf_reset(&why);
+            if (milter_macro_defaults_valid(defaults[i].spec, &why) != defaults[i].ok)
+                fail_msg("milter_macro_defaults = %s: got %d want %d (%s)", defaults[i].spec,
+                         !defaults[i].ok, defaults[i].ok, why.data);
+            if (!defaults[i].ok && why.len == 0)
+                fail_msg("milter_macro_defaults = %s: no reason", defaults[i].spec);
+        }
+        strbuf_release(&why);
+    }
     assert_true(milter_default_action_valid("quarantine"));
     assert_true(milter_default_action_valid("shutdown"));
     assert_false(milter_default_action_valid("discard"));
