@@ -915,6 +915,8 @@ static const char *milter_call(struct milters *ms, struct milter *m, const struc
         if (milter_reply_decode(cmd, ms->in.data + 1, ms->in.len - 1, &r, &why) < 0)
             return milter_fail(ms, m, c->stage, "malformed reply '%c': %s",
                                cmd >= ' ' && cmd < 127 ? cmd : '?', why);
+        if (msg_verbose)
+            msg_info("milter %s: %s: reply '%c'", m->name, c->stage, cmd);
         switch (cmd) {
         case SMFIR_PROGRESS:
             deadline = milter_now_ms() + c->timeout * 1000;
@@ -1484,9 +1486,14 @@ void milter_quit_event(struct milters *ms)
         if (m->fd < 0)
             continue;
         if (milter_pool_put(ms, m)) {
+            if (msg_verbose)
+                msg_info("milter %s: QUIT_NC, connection kept", m->name);
             m->state = MILTER_S_CLOSED;
             continue;
         }
+        if (msg_verbose)
+            msg_info("milter %s: QUIT (%s)", m->name, !var_milter_connection_reuse ? "no reuse"
+                     : m->version < 6 ? "protocol < 6" : !m->at_rest ? "not at rest" : "pool full");
         strbuf_reset(&ms->pkt);
         milter_build_empty(ms, m, &cmd);
         (void) milter_write(m->fd, ms->pkt.data, ms->pkt.len,

@@ -465,6 +465,7 @@ def test_quit_nc_reuses_the_connection(petrel_instance, filters):
     kinds = kinds_of(f)
     # One socket and one negotiation; each session a fresh CONNECT ... close.
     assert kinds.count("connect") == 3 and kinds.count("negotiate") == 1, kinds
+    assert kept_connections(f.port) == 1
     assert kinds.count("eom") == 3
 
 
@@ -482,6 +483,22 @@ def test_quit_nc_only_from_rest(petrel_instance, filters):
     c.cmd("QUIT")
     assert wait_for(lambda: kinds_of(f).count("close") == 2, timeout=5), kinds_of(f)
     assert kinds_of(f).count("negotiate") == 2
+
+
+def test_no_quit_nc_after_accept_at_end_of_message(petrel_instance, filters):
+    # libmilter returns to its HELO state after ACCEPT, where it would ignore
+    # QUIT_NC and the next CONNECT: Petrel closes instead, and the next session
+    # negotiates on a new connection without waiting for any timeout.
+    f = filters({"act": {"eom": ["accept"]}})
+    port = start(petrel_instance, f.spec)
+    t0 = time.time()
+    for i in range(2):
+        out, c = transaction(port)
+        queued(petrel_instance, out["eom"])
+        c.cmd("QUIT")
+        assert wait_for(lambda: kinds_of(f).count("close") == i + 1, timeout=5)
+    assert kinds_of(f).count("negotiate") == 2 and kept_connections(f.port) == 0
+    assert time.time() - t0 < 5
 
 
 def test_quit_nc_off(petrel_instance, filters):
@@ -670,6 +687,13 @@ def test_non_smtpd_milters_with_sendmail_t(petrel_instance, filters):
     assert ["helo", "localhost"] in ev
     rcpts = sorted(e[1] for e in ev if e[0] == "rcpt")
     assert rcpts == ["<bob@example.test>", "<carol@example.test>"]
+    # The next submission's faked session starts on the connection cleanup
+    # kept (QUIT_NC): a new CONNECT, no new negotiation.
+    r = sendmail(inst, ["-t", "-i"], msg.replace(b"Subject: local", b"Subject: again"))
+    assert r.returncode == 0, r.stderr
+    assert wait_for(lambda: [e[0] for e in f.events()].count("eom") == 2, timeout=20), inst.log()
+    kinds = [e[0] for e in f.events()]
+    assert kinds.count("connect") == 2 and kinds.count("negotiate") == 1, kinds
 
 
 # --- real filters from Debian ---------------------------------------------------
@@ -732,22 +756,36 @@ def opendkim_pair(tmp_path):
         p.wait(timeout=5)
 
 
+def kept_connections(port):
+    """Established TCP connections to a filter on 127.0.0.1:port."""
+    r = subprocess.run(["ss", "-Htn", "state", "established", "dst", "127.0.0.1:%d" % port],
+                       capture_output=True, text=True, timeout=10)
+    return len([ln for ln in r.stdout.splitlines() if ln.strip()])
+
+
 def test_opendkim_signs_and_verifies(petrel_instance, opendkim_pair):
     sign, verify = opendkim_pair
     port = start(petrel_instance, "inet:127.0.0.1:%d inet:127.0.0.1:%d" % (sign, verify),
                  milter_default_action="tempfail")
-    message = ("From: Sender <sender@example.org>\r\nTo: rcpt@example.net\r\n"
-               "Subject: signed\r\nDate: Tue, 1 Dec 2026 12:00:00 +0000\r\n"
-               "Message-Id: <dkim-test@example.org>\r\n\r\nHello, DKIM.\r\n")
-    out, c = transaction(port, message=message)
-    d = queued(petrel_instance, out["eom"])
-    hdrs = headers_of(d["content"])
-    assert hdrs[0].startswith(b"DKIM-Signature:") or any(
-        h.startswith(b"DKIM-Signature:") for h in hdrs), hdrs
-    ar = [h for h in d["content"].split(b"\n\n", 1)[0].replace(b"\n\t", b" ")
-          .replace(b"\n ", b" ").split(b"\n") if h.startswith(b"Authentication-Results:")]
-    assert ar and b"dkim=pass" in ar[0], ar or hdrs
-    c.cmd("QUIT")
+    # Twice, in two sessions. OpenDKIM answers the end of the message with
+    # ACCEPT, after which libmilter cannot take QUIT_NC: each session must end
+    # with QUIT and a closed socket (a kept one would hang the next CONNECT).
+    for i in range(2):
+        message = ("From: Sender <sender@example.org>\r\nTo: rcpt@example.net\r\n"
+                   "Subject: signed\r\nDate: Tue, 1 Dec 2026 12:00:00 +0000\r\n"
+                   "Message-Id: <dkim-test-%d@example.org>\r\n\r\nHello, DKIM.\r\n" % i)
+        out, c = transaction(port, message=message)
+        d = queued(petrel_instance, out["eom"])
+        hdrs = headers_of(d["content"])
+        assert any(h.startswith(b"DKIM-Signature:") for h in hdrs), hdrs
+        ar = [h for h in d["content"].split(b"\n\n", 1)[0].replace(b"\n\t", b" ")
+              .replace(b"\n ", b" ").split(b"\n") if h.startswith(b"Authentication-Results:")]
+        assert ar and b"dkim=pass" in ar[0], ar or hdrs
+        c.cmd("QUIT")
+        c.close()
+        assert wait_for(lambda: kept_connections(sign) == 0 and kept_connections(verify) == 0,
+                        timeout=5), (kept_connections(sign), kept_connections(verify))
+    assert not petrel_instance.wait_log(r"milter inet:.*default_action", timeout=0.2)
 
 
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
@@ -803,6 +841,14 @@ def test_spamass_milter_rejects_gtube_and_tags_clean_mail(petrel_instance, spama
     assert any(h.startswith(b"X-Spam-Checker-Version:") for h in hdrs), hdrs
     c.cmd("QUIT")
     c2.cmd("QUIT")
+    # A later session, on a connection kept with QUIT_NC: still scanned.
+    out, c3 = transaction(port)
+    d = queued(petrel_instance, out["eom"])
+    assert any(h.startswith(b"X-Spam-Status: No") for h in headers_of(d["content"]))
+    c3.cmd("QUIT")
+    out, c4 = transaction(port, message=spam)
+    assert out["eom"][0] == 550, out
+    c4.cmd("QUIT")
 
 
 def test_negotiated_flags(petrel_instance, filters):
@@ -980,6 +1026,14 @@ def test_rspamd_milter_rejects_gtube(petrel_instance, rspamd):
     queued(petrel_instance, out["eom"])
     c.cmd("QUIT")
     c2.cmd("QUIT")
+    # rspamd implements QUIT_NC itself: later sessions on kept connections.
+    for _ in range(2):
+        out, c3 = transaction(port, message=spam)
+        assert out["eom"][0] in (550, 554), out
+        c3.cmd("QUIT")
+        out, c3 = transaction(port)
+        queued(petrel_instance, out["eom"])
+        c3.cmd("QUIT")
 
 
 def test_protocol_version_2(petrel_instance, filters):
