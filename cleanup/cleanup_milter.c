@@ -638,7 +638,6 @@ static const char *cleanup_milter_pass(struct cleanup_milter *cm, size_t i)
     return v;
 }
 
-/* A reply over the IPC socket is one line: several lines become one. */
 /* Applies a verdict; returns 1 when the milters are done with the message. */
 static int cleanup_milter_verdict(struct cleanup_state *st, const char *v, const char *stage)
 {

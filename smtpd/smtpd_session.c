@@ -91,8 +91,8 @@ static const char *smtpd_strip_enhanced(const char *text, struct strbuf *out)
 
 void smtpd_reply_text(struct smtpd_session *s, const char *text)
 {
-    const char *all = text;
-    struct strbuf tmp;
+    const char *line = text, *eol;
+    struct strbuf tmp, plain;
 
     /* Slow down clients that make many errors (Postfix smtpd_chat.c). */
     if ((text[0] == '4' || text[0] == '5') && s->error_count >= var_smtpd_soft_error_limit
@@ -100,30 +100,24 @@ void smtpd_reply_text(struct smtpd_session *s, const char *text)
         (void) stream_flush(s->client);
         sleep((unsigned) var_smtpd_error_sleep_time);
     }
-    strbuf_init(&tmp, 128, 64 * 1024);
     /* A reply of several lines (a milter's) comes CRLF-separated. */
-    for (;;) {
-        const char *eol = strstr(text, "\r\n");
-        size_t n = eol ? (size_t) (eol - text) : strlen(text);
+    do {
+        size_t n = (eol = strstr(line, "\r\n")) ? (size_t) (eol - line) : strlen(line);
 
-        strbuf_reset(&tmp);
-        strbuf_append(&tmp, text, n);
-        if (s->ext_offered & SMTPD_EXT_ENHANCED)
-            (void) stream_printf(s->client, "%s\r\n", tmp.data);
-        else {
-            struct strbuf plain;
-
+        if (s->ext_offered & SMTPD_EXT_ENHANCED) {
+            (void) stream_printf(s->client, "%.*s\r\n", (int) n, line);
+        } else {
+            strbuf_init(&tmp, 128, 64 * 1024);
             strbuf_init(&plain, 128, 64 * 1024);
+            strbuf_append(&tmp, line, n);
             (void) stream_printf(s->client, "%s\r\n", smtpd_strip_enhanced(tmp.data, &plain));
+            strbuf_release(&tmp);
             strbuf_release(&plain);
         }
-        if (eol == NULL || eol[2] == 0)
-            break;
-        text = eol + 2;
-    }
-    strbuf_release(&tmp);
+        line = eol ? eol + 2 : NULL;
+    } while (line && *line);
     if (msg_verbose)
-        msg_info("> %s: %s", s->namaddr, all);
+        msg_info("> %s: %s", s->namaddr, text);
 }
 
 void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)

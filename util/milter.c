@@ -22,6 +22,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -631,6 +633,10 @@ static int milter_open_socket(struct milter *m, struct strbuf *why)
             goto syserr;
         }
         freeaddrinfo(res);
+        /* Commands without a reply (ABORT, QUIT_NC) are followed by one that
+         * waits for a reply: Nagle would hold that one until the filter's
+         * delayed ACK of the first, 40 ms on Linux. */
+        (void) setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int) {1}, sizeof(int));
     }
     if (milter_wait(fd, POLLOUT, deadline) < 0)
         goto syserr;
@@ -1038,8 +1044,12 @@ static int milter_pool_put(struct milters *ms, struct milter *m)
     size_t start;
     int j;
 
+    /* The next session is announced by its CONNECT: a filter that skips
+     * CONNECT would not know one began (python-milter, for one, then has no
+     * session object for the next callback). */
     if (!var_milter_connection_reuse || !m->at_rest || m->version < 6
-        || m->state != MILTER_S_READY || milter_pool_n >= MILTER_MAX)
+        || (m->protocol & SMFIP_NOCONNECT) || m->state != MILTER_S_READY
+        || milter_pool_n >= MILTER_MAX)
         return 0;
     strbuf_reset(&ms->pkt);
     start = milter_pkt_begin(&ms->pkt, SMFIC_QUIT_NC);
@@ -1493,7 +1503,8 @@ void milter_quit_event(struct milters *ms)
         }
         if (msg_verbose)
             msg_info("milter %s: QUIT (%s)", m->name, !var_milter_connection_reuse ? "no reuse"
-                     : m->version < 6 ? "protocol < 6" : !m->at_rest ? "not at rest" : "pool full");
+                     : m->version < 6 ? "protocol < 6" : !m->at_rest ? "not at rest"
+                     : (m->protocol & SMFIP_NOCONNECT) ? "no CONNECT stage" : "pool full");
         strbuf_reset(&ms->pkt);
         milter_build_empty(ms, m, &cmd);
         (void) milter_write(m->fd, ms->pkt.data, ms->pkt.len,
@@ -1670,54 +1681,75 @@ struct milters *milters_import(struct attr_msg *msg, struct strbuf *why)
     return ms;
 }
 
-const char *milters_failed_list(struct milters *ms)
+/* --- Index lists ("0,2") between exporter and importer -------------------------- */
+
+static int milter_is_failed(const struct milter *m)
+{
+    return m->state == MILTER_S_FAILED || m->state == MILTER_S_CLOSED;
+}
+
+static int milter_is_at_rest(const struct milter *m)
+{
+    return m->at_rest && m->state == MILTER_S_READY;
+}
+
+static const char *milters_index_list(struct milters *ms, struct strbuf *out,
+                                      int (*pick)(const struct milter *))
 {
     size_t i;
 
-    strbuf_reset(&ms->failed);
+    strbuf_reset(out);
     for (i = 0; i < ms->n; i++)
-        if (ms->m[i]->state == MILTER_S_FAILED || ms->m[i]->state == MILTER_S_CLOSED)
-            strbuf_printf(&ms->failed, "%s%zu", ms->failed.len ? "," : "", i);
-    return ms->failed.data;
+        if (pick(ms->m[i]))
+            strbuf_printf(out, "%s%zu", out->len ? "," : "", i);
+    return out->data;
+}
+
+static void milters_for_index_list(struct milters *ms, const char *list,
+                                   void (*mark)(struct milter *))
+{
+    while (ms && list && *list) {
+        char *end;
+        unsigned long i = strtoul(list, &end, 10);
+
+        if (end == list)
+            break;
+        if (i < ms->n)
+            mark(ms->m[i]);
+        list = *end == ',' ? end + 1 : end;
+    }
+}
+
+static void milter_mark_failed(struct milter *m)
+{
+    if (m->state != MILTER_S_FAILED) {
+        milter_close(m);
+        m->state = MILTER_S_FAILED;
+    }
+}
+
+static void milter_mark_at_rest(struct milter *m)
+{
+    if (m->state == MILTER_S_READY)
+        m->at_rest = 1;
+}
+
+const char *milters_failed_list(struct milters *ms)
+{
+    return milters_index_list(ms, &ms->failed, milter_is_failed);
 }
 
 const char *milters_at_rest_list(struct milters *ms)
 {
-    size_t i;
-
-    strbuf_reset(&ms->rest);
-    for (i = 0; i < ms->n; i++)
-        if (ms->m[i]->at_rest && ms->m[i]->state == MILTER_S_READY)
-            strbuf_printf(&ms->rest, "%s%zu", ms->rest.len ? "," : "", i);
-    return ms->rest.data;
-}
-
-void milters_mark_at_rest(struct milters *ms, const char *list)
-{
-    while (ms && list && *list) {
-        char *end;
-        unsigned long i = strtoul(list, &end, 10);
-
-        if (end == list)
-            break;
-        if (i < ms->n && ms->m[i]->state == MILTER_S_READY)
-            ms->m[i]->at_rest = 1;
-        list = *end == ',' ? end + 1 : end;
-    }
+    return milters_index_list(ms, &ms->rest, milter_is_at_rest);
 }
 
 void milters_mark_failed(struct milters *ms, const char *list)
 {
-    while (ms && list && *list) {
-        char *end;
-        unsigned long i = strtoul(list, &end, 10);
+    milters_for_index_list(ms, list, milter_mark_failed);
+}
 
-        if (end == list)
-            break;
-        if (i < ms->n && ms->m[i]->state != MILTER_S_FAILED) {
-            milter_close(ms->m[i]);
-            ms->m[i]->state = MILTER_S_FAILED;
-        }
-        list = *end == ',' ? end + 1 : end;
-    }
+void milters_mark_at_rest(struct milters *ms, const char *list)
+{
+    milters_for_index_list(ms, list, milter_mark_at_rest);
 }

@@ -102,8 +102,9 @@ void milters_select(struct milters *ms, size_t i);
 /* RSET or an MTA-side rejection of the transaction. */
 void milter_abort_event(struct milters *ms);
 /* End of the session: QUIT to every milter, sockets closed; with
- * milter_connection_reuse, a version 6 filter whose last command was end of
- * message (or UNKNOWN) answered "continue" gets QUIT_NC instead, and its
+ * milter_connection_reuse, a version 6 filter that takes the CONNECT stage
+ * and whose last command was end of message (or UNKNOWN) answered
+ * "continue" gets QUIT_NC instead, and its
  * connection is kept for the next session of this process (the next
  * milter_connect_event on a list naming it starts there with CONNECT). */
 void milter_quit_event(struct milters *ms);

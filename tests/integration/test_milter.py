@@ -167,8 +167,16 @@ class G(F):
         return Milter.SKIP
 
 
+class N(F):
+    """Skips CONNECT (NOCONNECT)."""
+
+    @Milter.nocallback
+    def connect(self, host, family, hostaddr):
+        return Milter.CONTINUE
+
+
 Milter.enable_protocols(G, Milter.P_HDR_LEADSPC | Milter.P_RCPT_REJ)
-Milter.factory = G if cfg.get("variant") == "flags" else F
+Milter.factory = {"flags": G, "noconnect": N}.get(cfg.get("variant"), F)
 Milter.set_flags(Milter.ADDHDRS | Milter.CHGHDRS | Milter.ADDRCPT | Milter.ADDRCPT_PAR
                  | Milter.DELRCPT | Milter.CHGFROM | Milter.CHGBODY | Milter.QUARANTINE)
 Milter.runmilter("petrel-test", "inet:%d@127.0.0.1" % cfg["port"], timeout=60)
@@ -499,6 +507,21 @@ def test_no_quit_nc_after_accept_at_end_of_message(petrel_instance, filters):
         assert wait_for(lambda: kinds_of(f).count("close") == i + 1, timeout=5)
     assert kinds_of(f).count("negotiate") == 2 and kept_connections(f.port) == 0
     assert time.time() - t0 < 5
+
+
+def test_no_quit_nc_for_a_filter_without_connect(petrel_instance, filters):
+    # A filter that skips CONNECT would never hear that a new session began
+    # on a kept connection (python-milter then has no object for the next
+    # callback and fails): such filters get QUIT.
+    f = filters({"variant": "noconnect", "edits": [["add", "X-Seen", "yes"]]})
+    port = start(petrel_instance, f.spec)
+    for i in range(2):
+        out, c = transaction(port)
+        d = queued(petrel_instance, out["eom"])
+        assert b"\nX-Seen: yes\n" in d["content"]
+        c.cmd("QUIT")
+        assert wait_for(lambda: kinds_of(f).count("close") == i + 1, timeout=5), kinds_of(f)
+    assert kinds_of(f).count("negotiate") == 2 and kept_connections(f.port) == 0
 
 
 def test_quit_nc_off(petrel_instance, filters):
