@@ -56,6 +56,8 @@ enum smtpd_bare_mode {
 #define SMTPD_HELO_MAX  255     /* longest HELO argument kept */
 #define SMTPD_CMD_SLOTS 24      /* per-command counters (table entries + unknown) */
 
+struct tls_conn;
+
 struct smtpd_session {
     struct stream *client;
     int standalone;             /* "sendmail -bs": no restrictions, maildrop sink */
@@ -106,6 +108,9 @@ struct smtpd_session {
     struct smtpd_check_state check;
     struct strbuf prepend;
     struct strbuf warnings;
+
+    /* TLS after STARTTLS (or from the start in wrapper mode), else NULL. */
+    struct tls_conn *tls;
 
     /* Cleanup service connection, kept for the session. */
     struct cleanup_client *cleanup;
