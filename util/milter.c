@@ -211,7 +211,7 @@ static int milter_defaults_parse(const char *spec, char ***out, size_t *nout, st
         }
         if ((eq = memchr(tok, '=', len)) == NULL) {
             strbuf_printf(why, "milter_macro_defaults: expected name=value, got \"%.*s\"",
-                          (int) len, tok);
+                          (int) (len > 100 ? 100 : len), tok);
             r = -1;
             break;
         }
@@ -221,7 +221,8 @@ static int milter_defaults_parse(const char *spec, char ***out, size_t *nout, st
         vlen = milter_trim(&value, len - (size_t) (eq - tok) - 1);
         if (nlen == 0 || (name[0] == '{' && (nlen < 3 || name[nlen - 1] != '}'))
             || memchr(name, '=', nlen) || nlen > 100 || vlen > MILTER_MACRO_VAL_MAX) {
-            strbuf_printf(why, "milter_macro_defaults: bad entry \"%.*s\"", (int) len, tok);
+            strbuf_printf(why, "milter_macro_defaults: bad entry \"%.*s\"",
+                          (int) (len > 100 ? 100 : len), tok);
             r = -1;
             break;
         }
@@ -331,7 +332,8 @@ static int milter_setting(struct milter *m, const char *kv, size_t len, struct s
     int r = 0;
 
     if (eq == NULL) {
-        strbuf_printf(why, "milter %s: expected name=value, got \"%.*s\"", m->name, (int) len, kv);
+        strbuf_printf(why, "milter %s: expected name=value, got \"%.*s\"", m->name,
+                      (int) (len > 100 ? 100 : len), kv);
         return -1;
     }
     key = xstrndup(kv, (size_t) (eq - kv));
@@ -411,7 +413,8 @@ struct milters *milters_create(const char *spec, struct strbuf *why)
                     n = (size_t) (close - q);
                 if (first) {
                     if (!milter_name_ok(q, n)) {
-                        strbuf_printf(why, "bad milter address \"%.*s\"", (int) n, q);
+                        strbuf_printf(why, "bad milter address \"%.*s\"",
+                                      (int) (n > 100 ? 100 : n), q);
                         goto bad;
                     }
                     m = ms->m[ms->n++] = milter_new(q, n);
@@ -430,7 +433,8 @@ struct milters *milters_create(const char *spec, struct strbuf *why)
         }
         n = strcspn(p, ", \t\r\n");
         if (!milter_name_ok(p, n)) {
-            strbuf_printf(why, "bad milter address \"%.*s\"", (int) n, p);
+            strbuf_printf(why, "bad milter address \"%.*s\"", (int) (n > 100 ? 100 : n),
+                          p);
             goto bad;
         }
         ms->m[ms->n++] = milter_new(p, n);
