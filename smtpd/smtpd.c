@@ -41,7 +41,8 @@
  *	smtpd_tls_ciphers, smtpd_tls_mandatory_ciphers,
  *	smtpd_tls_exclude_ciphers, smtpd_tls_mandatory_exclude_ciphers,
  *	smtpd_tls_wrappermode, smtpd_starttls_timeout, smtpd_tls_loglevel,
- *	smtpd_tls_received_header, smtpd_tls_ask_ccert, smtpd_tls_req_ccert),
+ *	smtpd_tls_received_header, smtpd_tls_ask_ccert, smtpd_tls_req_ccert,
+ *	smtpd_tls_ccert_verifydepth),
  *	and the restriction lists read by smtpd_check.c.
  *
  * DIAGNOSTICS

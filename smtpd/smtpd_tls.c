@@ -106,6 +106,7 @@ void smtpd_tls_init(void)
     o.cipher_grade = required ? var_smtpd_tls_mandatory_ciphers : var_smtpd_tls_ciphers;
     o.exclude = exclude.data;
     o.ask_ccert = smtpd_tls_ask_ccert;
+    o.verify_depth = (int) var_smtpd_tls_ccert_verifydepth;
     strbuf_init(&why, 128, 4096);
     if (var_smtpd_tls_loglevel >= 2)
         msg_info("initializing the server-side TLS engine");

@@ -270,6 +270,8 @@ struct tls_ctx *tls_ctx_create(const struct tls_ctx_opts *o, struct strbuf *why)
     } else {
         SSL_CTX_set_verify(tc->ssl_ctx, SSL_VERIFY_NONE, NULL);
     }
+    if (o->verify_depth > 0)
+        SSL_CTX_set_verify_depth(tc->ssl_ctx, o->verify_depth);
     if (o->server)
         (void) SSL_CTX_set_session_id_context(tc->ssl_ctx, (const unsigned char *) "petrel", 6);
     return tc;

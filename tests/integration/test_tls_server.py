@@ -178,7 +178,8 @@ def test_smtplib_and_received_header_comment(petrel_instance, certs):
 # --- encrypt -------------------------------------------------------------------------------
 @need_cleanup
 def test_encrypt_requires_starttls(petrel_instance, certs):
-    port = petrel_instance.start_smtpd(main=tls_main(certs, smtpd_tls_security_level="encrypt"))
+    port = petrel_instance.start_smtpd(main=tls_main(certs, smtpd_tls_security_level="encrypt",
+                                                     smtpd_tls_loglevel="0"))
     c = greet(port)
     assert "STARTTLS" in ehlo(c)
     must = (530, ["5.7.0 Must issue a STARTTLS command first"])
@@ -192,6 +193,8 @@ def test_encrypt_requires_starttls(petrel_instance, certs):
     q = queued(petrel_instance, send_message(c, ["user@localhost"], BODY))
     assert " with ESMTPS id " in received_of(q["content"])
     c.cmd("QUIT")
+    assert petrel_instance.wait_log(r"disconnect from ")
+    assert "TLS connection established" not in petrel_instance.log()   # smtpd_tls_loglevel 0
 
 
 def test_encrypt_with_broken_certificate_answers_454(petrel_instance, certs):
