@@ -140,6 +140,15 @@ def test_starttls_at_may_resets_session_and_mail_is_esmtps(petrel_instance, cert
                                     r"starttls=1/3 mail=2 rcpt=1/2 data=1 quit=1")
 
 
+def test_discarded_starttls_keyword(petrel_instance, certs):
+    port = petrel_instance.start_smtpd(main=tls_main(
+        certs, smtpd_discard_ehlo_keywords="starttls"))
+    c = greet(port)
+    assert "STARTTLS" not in ehlo(c)
+    assert c.cmd("STARTTLS") == (502, ["5.5.1 Error: command not implemented"])
+    c.cmd("QUIT")
+
+
 def test_starttls_needs_ehlo(petrel_instance, certs):
     port = petrel_instance.start_smtpd(main=tls_main(certs))
     c = greet(port)
