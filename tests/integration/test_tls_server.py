@@ -16,6 +16,7 @@ import socket
 import ssl
 import subprocess
 import time
+import warnings
 
 import pytest
 
@@ -276,8 +277,10 @@ def test_tls11_client_is_refused_by_default_protocols(petrel_instance, certs):
     old.check_hostname = False
     old.verify_mode = ssl.CERT_NONE
     old.set_ciphers("DEFAULT:@SECLEVEL=0")
-    old.minimum_version = ssl.TLSVersion.TLSv1_1
-    old.maximum_version = ssl.TLSVersion.TLSv1_1
+    with warnings.catch_warnings():     # the point is to be outdated
+        warnings.simplefilter("ignore", DeprecationWarning)
+        old.minimum_version = ssl.TLSVersion.TLSv1_1
+        old.maximum_version = ssl.TLSVersion.TLSv1_1
     assert c.cmd("STARTTLS")[0] == 220
     with pytest.raises((ssl.SSLError, ConnectionError)):
         old.wrap_socket(c.sock, server_hostname=HOST)
