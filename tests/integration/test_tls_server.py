@@ -348,16 +348,29 @@ def test_wrapper_mode(petrel_instance, certs):
 
 
 # --- client certificates, milters, policy --------------------------------------------------
+@need_cleanup
 def test_client_certificate_trusted_and_untrusted(petrel_instance, certs):
     port = petrel_instance.start_smtpd(main=tls_main(
-        certs, smtpd_tls_ask_ccert="yes", smtpd_tls_CAfile=str(certs / "ca.pem")))
+        certs, smtpd_tls_ask_ccert="yes", smtpd_tls_CAfile=str(certs / "ca.pem"),
+        smtpd_tls_received_header="yes", smtpd_tls_loglevel="2"))
+    comments = {
+        "client": '\t(Client CN "client.example.com", Issuer "Petrel Test CA" (verified OK))',
+        "rogue": '\t(Client CN "rogue.example.com", Issuer "rogue.example.com" (not verified))',
+        None: "\t(Client did not present a certificate)",
+    }
     for cert, kind in (("client", "Trusted"), ("rogue", "Untrusted"), (None, "Anonymous")):
         c = greet(port)
         ehlo(c)
         starttls(c, client_ctx(certs, cert=cert))
         ehlo(c)
+        q = queued(petrel_instance, send_message(c, ["user@localhost"], BODY))
+        assert comments[cert] + "\n" in received_of(q["content"]), q["content"][:400]
         c.cmd("QUIT")
         assert petrel_instance.wait_log(r"%s TLS connection established from " % kind)
+    assert petrel_instance.wait_log(r"setting up TLS connection from \S+\[127\.0\.0\.1\]")
+    assert petrel_instance.wait_log(r"\S+\[127\.0\.0\.1\]: subject_CN=client\.example\.com, "
+                                    r"issuer=Petrel Test CA")
+    assert petrel_instance.wait_log(r"\S+\[127\.0\.0\.1\]: certificate verification failed: ")
 
 
 def test_req_ccert_at_encrypt(petrel_instance, certs):
@@ -435,3 +448,12 @@ def test_milter_sees_tls_macros(petrel_instance, certs, tmp_path):
                        "{cert_issuer}": "Petrel Test CA"}
     finally:
         f.stop()
+
+
+def test_unknown_level_is_a_configuration_error(petrel_instance, certs):
+    port = petrel_instance.start_smtpd(main=tls_main(certs),
+                                       smtpd_opts="-o smtpd_tls_security_level=sometimes")
+    c = Client(port)                    # the worker starts for it, and stops at once
+    assert petrel_instance.wait_log(r'fatal: Invalid TLS level "sometimes"')
+    assert c.buf == b""
+    c.close()
