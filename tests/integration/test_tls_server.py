@@ -86,6 +86,15 @@ def starttls(c, ctx):
     return c
 
 
+def vanishing_copy(inst, certs, name):
+    """A copy of a certificate file that the test may break once the instance runs
+    ("petrel start" refuses a configuration whose files are bad)."""
+    path = os.path.join(inst.base, name)
+    with open(certs / name, "rb") as src, open(path, "wb") as dst:
+        dst.write(src.read())
+    return path
+
+
 def queued(inst, reply):
     code, text = reply
     assert code == 250 and text[0].startswith("2.0.0 Ok: queued as "), text
@@ -208,14 +217,14 @@ def test_encrypt_requires_starttls(petrel_instance, certs):
 
 
 def test_encrypt_with_broken_certificate_answers_454(petrel_instance, certs):
-    # "petrel start" checks main.cf's files; a service override is seen by smtpd only.
-    port = petrel_instance.start_smtpd(
-        main=tls_main(certs, smtpd_tls_security_level="encrypt"),
-        smtpd_opts="-o smtpd_tls_cert_file=%s" % (certs / "missing.pem"))
+    cert = vanishing_copy(petrel_instance, certs, "server.pem")
+    port = petrel_instance.start_smtpd(main=tls_main(certs, smtpd_tls_security_level="encrypt",
+                                                     smtpd_tls_cert_file=cert))
+    os.unlink(cert)                     # after "petrel start" checked it, before smtpd runs
     c = greet(port)
     assert "STARTTLS" not in ehlo(c)
     assert petrel_instance.wait_log(r"warning: cannot load the certificate chain from "
-                                    r"\S*missing\.pem.*: disabling TLS support")
+                                    r"\S*/server\.pem.*: disabling TLS support")
     assert c.cmd("MAIL FROM:<a@example.com>") == \
         (454, ["4.7.0 TLS not available due to local problem"])
     assert c.cmd("STARTTLS") == (454, ["4.7.0 TLS not available due to local problem"])
@@ -223,12 +232,13 @@ def test_encrypt_with_broken_certificate_answers_454(petrel_instance, certs):
 
 
 def test_bad_certificate_path_at_may_means_no_starttls(petrel_instance, certs):
-    port = petrel_instance.start_smtpd(main=tls_main(certs),
-                                       smtpd_opts="-o smtpd_tls_key_file=%s"
-                                       % (certs / "no-such.key"))
+    key = vanishing_copy(petrel_instance, certs, "server.key")
+    port = petrel_instance.start_smtpd(main=tls_main(certs, smtpd_tls_key_file=key))
+    with open(key, "w") as f:           # garbage where the key was
+        f.write("not a key\n")
     c = greet(port)
     assert "STARTTLS" not in ehlo(c)
-    assert petrel_instance.wait_log(r"warning: cannot load the private key from \S*no-such\.key"
+    assert petrel_instance.wait_log(r"warning: cannot load the private key from \S*/server\.key"
                                     r".*: disabling TLS support")
     assert c.cmd("STARTTLS") == (454, ["4.7.0 TLS not available due to local problem"])
     assert c.cmd("MAIL FROM:<a@example.com>")[0] == 250      # mail still flows
