@@ -312,9 +312,9 @@ static int checks_master_overrides(struct strbuf *report)
     strbuf_init(&err, 256, 1024 * 1024);
     strbuf_init(&where, 256, 4096);
     strbuf_init(&expanded, 256, 1024 * 1024);
-    /* Syntax errors are config_check's own report. */
-    if (mastercf_parse(path.data, &cf, &err) < 0)
-        cf.count = 0;
+    /* Syntax errors are config_check's own report; the services that did
+     * parse are still checked. */
+    (void) mastercf_parse(path.data, &cf, &err);
     for (i = 0; i < cf.count; i++) {
         const struct master_service *sv = &cf.services[i];
 
