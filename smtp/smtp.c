@@ -376,6 +376,11 @@ static void smtp_service(int fd, const struct server_ctx *ctx)
 
 /* --- start-up -------------------------------------------------------------- */
 
+static void smtp_pre_init(const struct server_ctx *ctx)
+{
+    smtp_tls_preload(strcmp(msg_program(), "lmtp") == 0);
+}
+
 static void smtp_post_init(const struct server_ctx *ctx)
 {
     struct sigaction sa;
@@ -448,6 +453,7 @@ int main(int argc, char **argv)
 {
     static const struct server_ops ops = {
         .mode = SERVER_SINGLE,
+        .pre_init = smtp_pre_init,
         .post_init = smtp_post_init,
         .service = smtp_service,
         .pre_exit = smtp_pre_exit,

@@ -165,6 +165,8 @@ void smtp_session_close(struct smtp_session *s);
 /* smtp_tls.c */
 struct tls_ctx;
 void smtp_tls_init(void);
+/* As root: the contexts of the main.cf settings (key files readable by root). */
+void smtp_tls_preload(int lmtp);
 const char *smtp_tls_level_name(int level);
 /* The request's policy from the global level and smtp_tls_policy_maps; -1
  * (warned, p->invalid set) when the table failed or the entry is invalid. */

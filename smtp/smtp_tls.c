@@ -253,6 +253,25 @@ static void smtp_tls_nexthop_domain(const char *dest, char *out, size_t size)
     snprintf(out, size, "%.*s", (int) (e - p), p);
 }
 
+/* The main.cf settings for what the policy did not set: the opportunistic
+ * ones at "may", the mandatory ones above. */
+static void smtp_tls_defaults(struct smtp_tls_policy *p)
+{
+    if (*p->protocols == 0)
+        snprintf(p->protocols, sizeof(p->protocols), "%s", p->level == SMTP_TLS_MAY
+                 ? var_smtp_tls_protocols : var_smtp_tls_mandatory_protocols);
+    if (*p->grade == 0)
+        snprintf(p->grade, sizeof(p->grade), "%s", p->level == SMTP_TLS_MAY
+                 ? var_smtp_tls_ciphers : var_smtp_tls_mandatory_ciphers);
+    if (*p->exclude == 0) {
+        const char *ex = var_smtp_tls_exclude_ciphers ? var_smtp_tls_exclude_ciphers : "";
+        const char *mex = p->level > SMTP_TLS_MAY && var_smtp_tls_mandatory_exclude_ciphers
+            ? var_smtp_tls_mandatory_exclude_ciphers : "";
+
+        snprintf(p->exclude, sizeof(p->exclude), "%s%s%s", ex, *ex && *mex ? " " : "", mex);
+    }
+}
+
 int smtp_tls_policy_find(const char *nexthop, const char *rcpt_domain,
                          struct smtp_tls_policy *p)
 {
@@ -302,19 +321,7 @@ int smtp_tls_policy_find(const char *nexthop, const char *rcpt_domain,
     }
     if (p->level == SMTP_TLS_NONE)
         return 0;
-    if (*p->protocols == 0)
-        snprintf(p->protocols, sizeof(p->protocols), "%s", p->level == SMTP_TLS_MAY
-                 ? var_smtp_tls_protocols : var_smtp_tls_mandatory_protocols);
-    if (*p->grade == 0)
-        snprintf(p->grade, sizeof(p->grade), "%s", p->level == SMTP_TLS_MAY
-                 ? var_smtp_tls_ciphers : var_smtp_tls_mandatory_ciphers);
-    if (*p->exclude == 0) {
-        const char *ex = var_smtp_tls_exclude_ciphers ? var_smtp_tls_exclude_ciphers : "";
-        const char *mex = p->level > SMTP_TLS_MAY && var_smtp_tls_mandatory_exclude_ciphers
-            ? var_smtp_tls_mandatory_exclude_ciphers : "";
-
-        snprintf(p->exclude, sizeof(p->exclude), "%s%s%s", ex, *ex && *mex ? " " : "", mex);
-    }
+    smtp_tls_defaults(p);
     if (*p->sni == 0)
         snprintf(p->sni, sizeof(p->sni), "%s", var_smtp_tls_servername);
     if (p->level >= SMTP_TLS_VERIFY && *p->match == 0)
@@ -371,6 +378,31 @@ struct tls_ctx *smtp_tls_context(const struct smtp_tls_policy *p)
     smtp_tls_nctx++;
     strbuf_release(&key);
     return ctx;
+}
+
+/*
+ * As root, before the privilege drop (certificate and key files may be
+ * readable by root only): the contexts of the main.cf settings, opportunistic
+ * and mandatory. Contexts for per-destination protocols, ciphers or
+ * exclusions are made at first use and need files mail_owner can read.
+ */
+void smtp_tls_preload(int lmtp)
+{
+    const char *name = lmtp ? var_lmtp_tls_security_level : var_smtp_tls_security_level;
+    struct smtp_tls_policy p;
+    int level;
+
+    level = name ? smtp_tls_level_find(name, strlen(name)) : SMTP_TLS_NONE;
+    if (level == SMTP_TLS_NONE && (lmtp || ((var_smtp_tls_policy_maps == NULL
+                                              || *var_smtp_tls_policy_maps == 0)
+                                             && !var_smtp_tls_wrappermode)))
+        return;
+    for (level = SMTP_TLS_MAY; level <= SMTP_TLS_ENCRYPT; level++) {
+        memset(&p, 0, sizeof(p));
+        p.level = level;
+        smtp_tls_defaults(&p);
+        (void) smtp_tls_context(&p);
+    }
 }
 
 /* --- handshakes ------------------------------------------------------------ */
