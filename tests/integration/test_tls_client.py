@@ -24,8 +24,8 @@ import time
 
 import pytest
 
-from petrel_instance import free_port
-from test_smtp_client import send, start, status_line
+from petrel_instance import free_port, wait_for
+from test_smtp_client import send, status_line
 
 DNSMASQ = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
 pytestmark = [
@@ -103,16 +103,54 @@ def dns():
         proc.kill()
 
 
+# --- the instance ------------------------------------------------------------------
+
+def start(inst, dns, extra=None, transport=None):
+    """As test_smtp_client.start, with an lmtp service too."""
+    params = {"myhostname": "petrel.test", "mydomain": "petrel.test",
+              "myorigin": "petrel.test", "mydestination": "localhost",
+              "mynetworks": "127.0.0.0/8", "dns_servers": dns,
+              "smtp_helo_name": "client.petrel.test", "lmtp_lhlo_name": "client.petrel.test",
+              "smtp_connect_timeout": "2s", "smtp_helo_timeout": "3s",
+              "smtp_mail_timeout": "2s", "smtp_rcpt_timeout": "2s",
+              "smtp_data_done_timeout": "2s",
+              "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+              "queue_run_delay": "1s", "bounce_queue_lifetime": "0"}
+    if transport:
+        tpath = os.path.join(inst.base, "transport")
+        with open(tpath, "w") as f:
+            f.write(transport)
+        params["transport_maps"] = "texthash:" + tpath
+    params.update(extra or {})
+    inst.write_main_cf(params)
+    port = free_port()
+    inst.write_master_cf(
+        "127.0.0.1:%d inet n - n - - smtpd\n" % port
+        + "cleanup unix n - n - 0 cleanup\n"
+        "qmgr unix n - n 300 1 qmgr\n"
+        "smtp unix - - n - - smtp\n"
+        "lmtp unix - - n - - lmtp\n"
+        "bounce unix - - n - 0 bounce\n")
+    inst.start()
+    inst.smtp_port = port
+    return port
+
+
 # --- the test server -------------------------------------------------------------------
 # TlsSink: an SMTP server on 127.0.0.1 and a free port. starttls: offer STARTTLS;
 # wrapper: TLS at accept; broken: answer STARTTLS with 220 and then send bytes that
 # are not TLS. cert/key: its certificate; tls13_only: refuse anything below TLS 1.3;
-# ca: ask the client for a certificate signed by it. Every socket has a timeout.
+# ca: ask the client for a certificate signed by it; starttls_reply: the reply to
+# STARTTLS instead of 220; lmtp: speak LMTP. Each session records how it ended
+# ("quit", "eof", or "error" for anything that was not SMTP or not TLS).
+# Every socket has a timeout.
 
 class TlsSink:
     def __init__(self, cert, key, starttls=True, wrapper=False, broken=False,
-                 tls13_only=False, ca=None, host="127.0.0.1"):
+                 tls13_only=False, ca=None, host="127.0.0.1", starttls_reply=None,
+                 lmtp=False):
         self.starttls, self.wrapper, self.broken = starttls, wrapper, broken
+        self.starttls_reply, self.lmtp = starttls_reply, lmtp
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         if tls13_only:
@@ -162,7 +200,7 @@ class TlsSink:
 
     def _serve(self, conn):
         session = {"tls": False, "starttls": False, "sni": None, "version": None,
-                   "client_cert": None, "messages": [], "helos": []}
+                   "client_cert": None, "messages": [], "helos": [], "end": None}
         with self.lock:
             self.sessions.append(session)
         conn.settimeout(10)
@@ -170,8 +208,10 @@ class TlsSink:
             if self.wrapper:
                 conn = self._handshake(conn, session)
             self._dialogue(conn, session)
-        except (OSError, ValueError, ssl.SSLError):
-            pass
+        except EOFError:
+            session["end"] = "eof"
+        except (OSError, ValueError, ssl.SSLError) as e:
+            session["end"] = "error: %s" % e
         finally:
             try:
                 conn.close()
@@ -196,7 +236,7 @@ class TlsSink:
             while b"\r\n" not in buf:
                 data = conn.recv(4096)
                 if not data:
-                    raise ValueError("eof")
+                    raise EOFError()
                 buf += data
                 if len(buf) > MAX_LINE:
                     raise ValueError("line too long")
@@ -209,7 +249,7 @@ class TlsSink:
         while not self.stopping:
             cmd = readline()
             verb = cmd.split(" ", 1)[0].upper()
-            if verb == "EHLO":
+            if verb == ("LHLO" if self.lmtp else "EHLO"):
                 session["helos"].append(cmd)
                 ext = ["mx.example.test", "PIPELINING", "8BITMIME"]
                 if self.starttls and not session["tls"]:
@@ -220,6 +260,9 @@ class TlsSink:
                 session["starttls"] = True
                 if buf:
                     raise ValueError("pipelined after STARTTLS")
+                if self.starttls_reply:
+                    send(self.starttls_reply)
+                    continue
                 send("220 2.0.0 Ready to start TLS")
                 if self.broken:
                     conn.sendall(b"this is not a TLS server hello\r\n" * 4)
@@ -243,13 +286,19 @@ class TlsSink:
                 mail["tls"] = session["tls"]
                 with self.lock:
                     session["messages"].append(mail)
-                send("250 2.0.0 Ok: queued as TLS%d" % len(self.messages()))
+                if self.lmtp:
+                    for _ in mail["rcpts"]:
+                        send("250 2.0.0 delivered")
+                else:
+                    send("250 2.0.0 Ok: queued as TLS%d" % len(self.messages()))
             elif verb == "RSET":
                 send("250 2.0.0 Ok")
             elif verb == "QUIT":
+                session["end"] = "quit"
                 send("221 2.0.0 Bye")
                 return
             else:
+                session["end"] = "error: unknown command %r" % cmd
                 send("502 5.5.2 Error: command not recognized")
 
 
@@ -493,3 +542,58 @@ def test_invalid_policy_entry_defers(petrel_instance, dns, certs, servers):
     assert "dsn=4.7.5" in line and "client TLS configuration problem" in line
     assert 'attribute "match" invalid at security level "encrypt"' in petrel_instance.log()
     assert srv.messages() == []
+
+
+def test_encrypt_starttls_refused_defers(petrel_instance, dns, certs, servers):
+    srv = servers(certs["mx.crt"], certs["mx.key"], starttls_reply="454 4.7.0 TLS not available")
+    run(petrel_instance, dns, srv, "encrypt")
+    line = status_line(petrel_instance, "alice@example.test", "deferred")
+    assert "dsn=4.7.0" in line
+    assert ("TLS is required, but host mx.example.test[127.0.0.1] refused to start TLS: "
+            "454 4.7.0 TLS not available") in line
+    assert srv.messages() == []
+
+
+def test_may_starttls_refused_goes_in_plain_text(petrel_instance, dns, certs, servers):
+    srv = servers(certs["mx.crt"], certs["mx.key"], starttls_reply="454 4.7.0 TLS not available")
+    run(petrel_instance, dns, srv, "may")
+    status_line(petrel_instance, "alice@example.test", "sent")
+    msgs = srv.wait_messages(1)
+    assert not msgs[0]["tls"] and srv.sessions[0]["starttls"]
+
+
+# --- the connection cache ------------------------------------------------------------
+
+def test_tls_session_reused_for_a_burst_and_closed_cleanly(petrel_instance, dns, certs,
+                                                           servers):
+    srv = servers(certs["mx.crt"], certs["mx.key"])
+    start(petrel_instance, dns, {"smtp_tls_security_level": "encrypt",
+                                 "smtp_connection_cache_time_limit": "2s"},
+          transport="example.test smtp:[mx.example.test]:%d\n" % srv.port)
+    n = 6
+    for i in range(n):
+        send(petrel_instance, ["reuse%d@example.test" % i])
+    for i in range(n):
+        status_line(petrel_instance, "reuse%d@example.test" % i, "sent")
+    msgs = srv.wait_messages(n)
+    assert len(msgs) == n and all(m["tls"] for m in msgs)
+    per_session = [len(s["messages"]) for s in srv.sessions]
+    assert max(per_session) >= 2, per_session
+    # Expiry of a cached TLS session: no plain-text QUIT inside TLS, only a close.
+    assert wait_for(lambda: all(s["end"] for s in srv.sessions), timeout=15), srv.sessions
+    assert all(s["end"] in ("quit", "eof") for s in srv.sessions), srv.sessions
+
+
+# --- LMTP ------------------------------------------------------------------------------
+
+def test_lmtp_uses_lmtp_tls_security_level(petrel_instance, dns, certs, servers):
+    srv = servers(certs["mx.crt"], certs["mx.key"], lmtp=True)
+    start(petrel_instance, dns, {"lmtp_tls_security_level": "verify",
+                                 "smtp_tls_CAfile": certs["ca.crt"], "smtp_tls_loglevel": "1"},
+          transport="example.test lmtp:inet:mx.example.test:%d\n" % srv.port)
+    send(petrel_instance, ["alice@example.test"])
+    line = status_line(petrel_instance, "alice@example.test", "sent")
+    assert "relay=mx.example.test[127.0.0.1]:%d" % srv.port in line
+    assert srv.wait_messages(1)[0]["tls"]
+    assert srv.sessions[0]["helos"] == ["LHLO client.petrel.test"] * 2
+    established(petrel_instance, "Verified", srv.port)
