@@ -172,7 +172,7 @@ static int smtp_tls_set(char *dst, size_t size, const char *val, const char *nam
 /* Applies one table entry; 0, or -1 (warned) when it is invalid. */
 static int smtp_tls_entry(struct smtp_tls_policy *p, const char *value, const char *where)
 {
-    char *copy = xstrdup(value), *cur = copy, *w, *eq;
+    char *copy = xstrdup(value), *cur = copy, *w, *eq, *end;
     int bad = 0, rc = -1;
 
     if ((w = smtp_tls_word(&cur, &bad)) == NULL) {
@@ -193,6 +193,8 @@ static int smtp_tls_entry(struct smtp_tls_policy *p, const char *value, const ch
             goto out;
         }
         *eq++ = 0;
+        for (end = eq - 1; end > w && isspace((unsigned char) end[-1]); end--)
+            end[-1] = 0;
         eq += strspn(eq, " \t");
         if (strcasecmp(w, "match") == 0) {
             if (*eq == 0) {

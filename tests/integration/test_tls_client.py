@@ -532,6 +532,19 @@ def test_policy_maps_override_the_level_per_destination(petrel_instance, dns, ce
     assert not plain_srv.sessions[0]["starttls"]
 
 
+def test_policy_attribute_in_braces(petrel_instance, dns, certs, servers):
+    srv = servers(certs["mx.crt"], certs["mx.key"])
+    policy = os.path.join(petrel_instance.base, "tls_policy")
+    with open(policy, "w") as f:
+        f.write("[MX.example.test]:%d secure { match = nothing.test mx.example.test }\n"
+                % srv.port)
+    run(petrel_instance, dns, srv, "may", {"smtp_tls_policy_maps": "texthash:" + policy,
+                                           "smtp_tls_CAfile": certs["ca.crt"]})
+    status_line(petrel_instance, "alice@example.test", "sent")
+    assert srv.wait_messages(1)[0]["tls"]
+    established(petrel_instance, "Verified", srv.port)
+
+
 def test_invalid_policy_entry_defers(petrel_instance, dns, certs, servers):
     srv = servers(certs["mx.crt"], certs["mx.key"])
     policy = os.path.join(petrel_instance.base, "tls_policy")
