@@ -227,6 +227,8 @@ static int smtp_try_cached(struct smtp_state *st, const char *key)
     s.reused++;
     deliver_mark_setup_done(st->req);
     res = smtp_proto_mail(st, &s);
+    /* No plain-text retry of a reused session: fresh connections follow. */
+    st->tls_retry_plain = 0;
     if (res == SMTP_SESS_STALE) {
         smtp_session_close(&s);
         return 0;
@@ -322,6 +324,16 @@ static void smtp_deliver(struct smtp_state *st)
         }
         res = smtp_proto_mail(st, &s);
         smtp_session_end(&s, res == SMTP_SESS_STALE ? SMTP_SESS_FAIL : res, key);
+        if (st->tls_retry_plain) {
+            /* The TLS session broke: the same server again, in plain text. */
+            st->tls_retry_plain = 0;
+            if (st->pending > 0 && !st->qmgr_gone) {
+                msg_info("%s: %s", req->queue_id, st->last_why.data);
+                plain_next = 1;
+                sessions--;
+                i--;
+            }
+        }
     }
     if (st->pending > 0) {
         if (st->last_why.len == 0)

@@ -137,7 +137,7 @@ struct smtp_state {
     char last_relay[SMTP_RELAY_MAX];
     struct smtp_tls_policy tls;
     int tls_plain;                      /* this attempt: no TLS (retry after failure) */
-    int tls_retry_plain;                /* set by a failed "may" handshake */
+    int tls_retry_plain;                /* set by a failed "may" handshake or TLS session */
 };
 
 /* Reports recipient i (once); keeps going when qmgr went away. */
@@ -179,6 +179,8 @@ struct tls_ctx *smtp_tls_context(const struct smtp_tls_policy *p);
 /* Handshake and certificate checks by st->tls. 0, or -1 with st->last_why
  * (and st->tls_retry_plain when a plain-text retry is allowed). */
 int smtp_tls_start(struct smtp_state *st, struct smtp_session *s, struct tls_ctx *ctx);
+/* Whether a failed opportunistic TLS attempt may be retried in plain text. */
+int smtp_tls_plain_retry_ok(const struct smtp_state *st, const struct smtp_session *s);
 
 /* smtp_body.c: writes the message content as DATA content: CRLF line ends,
  * dot-stuffed, lines cut at smtp_line_length_limit, and with downgrade set,

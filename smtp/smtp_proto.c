@@ -187,6 +187,12 @@ static void smtp_broken(struct smtp_state *st, struct smtp_session *s, enum smtp
         strbuf_printf(&st->last_why, "conversation with %s timed out while %s", ha, while_doing);
     else
         strbuf_printf(&st->last_why, "lost connection with %s while %s", ha, while_doing);
+    /* Opportunistic TLS broke: the recipients wait for a plain-text retry
+     * of this server instead of being deferred here. */
+    if (io != SMTP_IO_MALFORMED && s->tls && st->pending > 0 && smtp_tls_plain_retry_ok(st, s)) {
+        st->tls_retry_plain = 1;
+        st->final = 0;
+    }
 }
 
 /* A recipient's soft failure: deferred at the last server, else left for the

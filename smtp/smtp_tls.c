@@ -451,10 +451,24 @@ static void smtp_tls_fail(struct smtp_state *st, struct smtp_session *s, const c
     snprintf(st->last_relay, sizeof(st->last_relay), "%s", s->relay);
 }
 
+/*
+ * Postfix's rule for opportunistic TLS that failed (the handshake, or the
+ * session under TLS by a lost connection or a timeout): the same server
+ * again in plain text, but only for mail that has waited at least
+ * minimal_backoff_time, so that a server with broken TLS neither holds mail
+ * forever nor gets fresh mail in plain text at once.
+ */
+int smtp_tls_plain_retry_ok(const struct smtp_state *st, const struct smtp_session *s)
+{
+    const struct deliver_request *req = st->req;
+
+    return st->tls.level == SMTP_TLS_MAY && !st->tls_plain && !s->is_wrapper
+        && req->active.tv_sec - req->arrival.tv_sec >= var_minimal_backoff_time;
+}
+
 int smtp_tls_start(struct smtp_state *st, struct smtp_session *s, struct tls_ctx *ctx)
 {
     const struct smtp_tls_policy *p = &st->tls;
-    const struct deliver_request *req = st->req;
     struct strbuf why;
     struct tls_conn *c;
     const char *sni = NULL;
@@ -484,10 +498,7 @@ int smtp_tls_start(struct smtp_state *st, struct smtp_session *s, struct tls_ctx
     if (c == NULL) {
         msg_info("SSL_connect error to %s: %s", s->relay, why.data);
         strbuf_release(&why);
-        /* Postfix's rule: opportunistic TLS retries in plain text, but only
-         * for mail that has waited at least minimal_backoff_time. */
-        if (p->level == SMTP_TLS_MAY && !s->is_wrapper
-            && req->active.tv_sec - req->arrival.tv_sec >= var_minimal_backoff_time)
+        if (smtp_tls_plain_retry_ok(st, s))
             st->tls_retry_plain = 1;
         smtp_tls_fail(st, s, "4.7.5", "Cannot start TLS: handshake failure");
         return -1;

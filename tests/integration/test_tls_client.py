@@ -141,16 +141,18 @@ def start(inst, dns, extra=None, transport=None):
 # wrapper: TLS at accept; broken: answer STARTTLS with 220 and then send bytes that
 # are not TLS. cert/key: its certificate; tls13_only: refuse anything below TLS 1.3;
 # ca: ask the client for a certificate signed by it; starttls_reply: the reply to
-# STARTTLS instead of 220; lmtp: speak LMTP. Each session records how it ended
+# STARTTLS instead of 220; lmtp: speak LMTP; drop_under_tls: close the connection
+# at the first MAIL under TLS. Each session records how it ended
 # ("quit", "eof", or "error" for anything that was not SMTP or not TLS).
 # Every socket has a timeout.
 
 class TlsSink:
     def __init__(self, cert, key, starttls=True, wrapper=False, broken=False,
                  tls13_only=False, ca=None, host="127.0.0.1", starttls_reply=None,
-                 lmtp=False):
+                 lmtp=False, drop_under_tls=False):
         self.starttls, self.wrapper, self.broken = starttls, wrapper, broken
         self.starttls_reply, self.lmtp = starttls_reply, lmtp
+        self.drop_under_tls = drop_under_tls
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         if tls13_only:
@@ -268,6 +270,9 @@ class TlsSink:
                     conn.sendall(b"this is not a TLS server hello\r\n" * 4)
                     return
                 conn = self._handshake(conn, session)
+            elif verb == "MAIL" and self.drop_under_tls and session["tls"]:
+                session["end"] = "dropped"
+                return
             elif verb == "MAIL":
                 mail = {"mail": cmd, "rcpts": [], "data": None}
                 send("250 2.1.0 Ok")
@@ -388,6 +393,27 @@ def test_may_failed_handshake_retries_in_plain_text(petrel_instance, dns, certs,
     carrier = [s for s in srv.sessions if s["messages"]][0]
     assert not carrier["starttls"]
     assert any(s["starttls"] for s in srv.sessions)
+
+
+def test_may_broken_tls_session_defers_fresh_mail(petrel_instance, dns, certs, servers):
+    srv = servers(certs["mx.crt"], certs["mx.key"], drop_under_tls=True)
+    run(petrel_instance, dns, srv, "may", {"minimal_backoff_time": "300s",
+                                           "maximal_backoff_time": "600s"})
+    line = status_line(petrel_instance, "alice@example.test", "deferred")
+    assert "dsn=4.4.2" in line
+    assert "lost connection with mx.example.test[127.0.0.1] while sending MAIL FROM" in line
+    assert srv.messages() == [] and len(srv.sessions) == 1
+
+
+def test_may_broken_tls_session_retries_in_plain_text(petrel_instance, dns, certs, servers):
+    srv = servers(certs["mx.crt"], certs["mx.key"], drop_under_tls=True)
+    run(petrel_instance, dns, srv, "may")
+    status_line(petrel_instance, "alice@example.test", "sent", timeout=30)
+    msgs = srv.wait_messages(1)
+    assert len(msgs) == 1 and not msgs[0]["tls"]
+    assert any(s["tls"] and s["end"] == "dropped" for s in srv.sessions)
+    carrier = [s for s in srv.sessions if s["messages"]][0]
+    assert not carrier["starttls"]
 
 
 def test_note_starttls_offer_at_level_none(petrel_instance, dns, certs, servers):
