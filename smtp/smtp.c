@@ -30,9 +30,9 @@
  * QUIT into a TLS session (it only half-closes it).
  *
  * TLS (smtp_tls.c): STARTTLS by smtp_tls_security_level and
- * smtp_tls_policy_maps; at "may" a failed handshake is retried on the same
- * server without TLS once the message has waited minimal_backoff_time
- * (Postfix's rule), else the server is skipped with "Cannot start TLS".
+ * smtp_tls_policy_maps; at "may" a failed handshake, or a TLS session lost
+ * later, is retried on the same server without TLS once the message has
+ * waited minimal_backoff_time (Postfix's rule), else the server is skipped.
  *
  * Must never: write queue state, report a recipient twice, or keep a
  * session beyond its limits. Failure: a malformed request is logged and
