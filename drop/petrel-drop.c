@@ -55,6 +55,7 @@
 #include "safe_file.h"
 #include "server.h"
 #include "strbuf.h"
+#include "user_acl.h"
 #include "setgid_sanitizer.h"
 
 #define DROP_ENVELOPE_SLACK     (8LL * 1024 * 1024)     /* recipients and attributes */
@@ -283,6 +284,16 @@ int main(int argc, char **argv)
     if (optind != argc)
         drop_fail(EX_USAGE, "usage: petrel-drop [-c config_dir] [-v] < submission");
     drop_load_config(dir);
+    {
+        struct strbuf who;
+
+        strbuf_init(&who, 64, 4096);
+        if (!user_acl_allows("authorized_submit_users", var_authorized_submit_users, getuid(),
+                             &who))
+            drop_fail(EX_NOPERM, "User %s(%ld) is not allowed to submit mail", who.data,
+                      (long) getuid());
+        strbuf_release(&who);
+    }
     msg_set_cleanup(drop_remove);
 
     if ((drop_qfd = open(var_queue_directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)

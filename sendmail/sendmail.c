@@ -56,6 +56,7 @@
 #include "resolve.h"
 #include "sendmail.h"
 #include "strbuf.h"
+#include "user_acl.h"
 
 #define SENDMAIL_ADDR_MAX       512             /* RFC 5321 path */
 #define SENDMAIL_RCPT_MAX       100000          /* command-line recipients */
@@ -562,6 +563,39 @@ static void sendmail_parse_options(int argc, char **argv, struct sendmail_opts *
     }
 }
 
+/* authorized_submit_users, authorized_mailq_users, authorized_flush_users. */
+static void sendmail_check_acl(int mode)
+{
+    const char *param = NULL, *acl = NULL, *what = NULL;
+    struct strbuf who;
+    uid_t uid = getuid();
+
+    switch (mode) {
+    case MODE_ENQUEUE:
+    case MODE_SMTP:
+        param = "authorized_submit_users", acl = var_authorized_submit_users;
+        what = "submit mail";
+        break;
+    case MODE_MAILQ:
+        param = "authorized_mailq_users", acl = var_authorized_mailq_users;
+        what = "view the mail queue";
+        break;
+    case MODE_FLUSH:
+        param = "authorized_flush_users", acl = var_authorized_flush_users;
+        what = "flush the mail queue";
+        break;
+    default:
+        return;
+    }
+    if (mode != MODE_ENQUEUE && mode != MODE_SMTP && user_acl_is_admin(uid))
+        return;
+    strbuf_init(&who, 64, 4096);
+    if (!user_acl_allows(param, acl, uid, &who))
+        msg_fatal_status(EX_NOPERM, "User %s(%ld) is not allowed to %s", who.data, (long) uid,
+                         what);
+    strbuf_release(&who);
+}
+
 int main(int argc, char **argv)
 {
     struct sendmail_opts o;
@@ -585,6 +619,7 @@ int main(int argc, char **argv)
     if (o.flush)
         o.mode = MODE_FLUSH;
     config_load();
+    sendmail_check_acl(o.mode);
     for (i = optind; i < argc; i++) {
         if (o.mode == MODE_VERIFY) {
             rcpts = xreallocarray(rcpts, nrcpt + 1, sizeof(*rcpts));

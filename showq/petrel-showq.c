@@ -41,6 +41,7 @@
 #include "params.h"
 #include "showq_client.h"
 #include "strbuf.h"
+#include "user_acl.h"
 #include "setgid_sanitizer.h"
 
 #define PETREL_SHOWQ_TIMEOUT_MS (60 * 1000)
@@ -120,6 +121,10 @@ int main(int argc, char **argv)
         msg_fatal_status(EX_USAGE, "usage: petrel-showq [-c config_dir] [-j] [-f name=value]...");
     showq_load_config(dir);
     strbuf_init(&why, 128, 4096);
+    if (!user_acl_is_admin(getuid())
+        && !user_acl_allows("authorized_mailq_users", var_authorized_mailq_users, getuid(), &why))
+        msg_fatal_status(EX_NOPERM, "User %s(%ld) is not allowed to view the mail queue",
+                         why.data, (long) getuid());
     if (showq_client_list(NULL, json, filters, nfilters, 1, PETREL_SHOWQ_TIMEOUT_MS, &why) < 0) {
         int err = errno;
 

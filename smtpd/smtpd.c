@@ -35,12 +35,21 @@
  *	smtpd_forbid_bare_newline, smtpd_forbid_bare_newline_exclusions,
  *	smtpd_forbid_unauth_pipelining, smtpd_peername_lookup,
  *	smtpd_client_port_logging, cleanup_service_name, queue_service_name,
+ *	the TLS parameters read by smtpd_tls.c (smtpd_tls_security_level,
+ *	smtpd_tls_cert_file, smtpd_tls_key_file, smtpd_tls_CAfile,
+ *	smtpd_tls_CApath, smtpd_tls_protocols, smtpd_tls_mandatory_protocols,
+ *	smtpd_tls_ciphers, smtpd_tls_mandatory_ciphers,
+ *	smtpd_tls_exclude_ciphers, smtpd_tls_mandatory_exclude_ciphers,
+ *	smtpd_tls_wrappermode, smtpd_starttls_timeout, smtpd_tls_loglevel,
+ *	smtpd_tls_received_header, smtpd_tls_ask_ccert, smtpd_tls_req_ccert,
+ *	smtpd_tls_ccert_verifydepth),
  *	and the restriction lists read by smtpd_check.c.
  *
  * DIAGNOSTICS
  *	Postfix's log lines: "connect from", "QUEUEID: client=", "disconnect from
  *	... commands=N", "lost connection after X", "timeout after X",
- *	"improper command pipelining after X". Configuration errors are fatal at
+ *	"improper command pipelining after X", "SSL_accept error from X: why",
+ *	"Anonymous TLS connection established from X: ..." (smtpd_tls_loglevel 1). Configuration errors are fatal at
  *	start (exit 1: master throttles the service).
  */
 #include <errno.h>
@@ -99,6 +108,13 @@ static enum smtpd_bare_mode smtpd_bare_mode_for(const struct smtpd_session *s)
     if (smtpd_bare_exclusions && match_list_host(smtpd_bare_exclusions, s->name, s->addr) == 1)
         return SMTPD_BARE_NORMALIZE;
     return SMTPD_BARE_REJECT;
+}
+
+/* As root, before chroot: the TLS key may be readable by root only. */
+static void smtpd_pre_init(const struct server_ctx *ctx)
+{
+    (void) ctx;
+    smtpd_tls_init();
 }
 
 static void smtpd_post_init(const struct server_ctx *ctx)
@@ -215,6 +231,7 @@ int main(int argc, char **argv)
 {
     static const struct server_ops ops = {
         .mode = SERVER_SINGLE,
+        .pre_init = smtpd_pre_init,
         .post_init = smtpd_post_init,
         .service = smtpd_service,
     };

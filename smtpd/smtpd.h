@@ -3,7 +3,8 @@
  * and the entry points of each part (smtpd_session.c runs the command loop,
  * smtpd_cmds.c holds the commands, smtpd_data.c reads DATA and BDAT content,
  * smtpd_sink.c hands messages to cleanup or, stand-alone, to petrel-drop,
- * smtpd_peer.c finds out who the client is).
+ * smtpd_peer.c finds out who the client is, smtpd_tls.c runs STARTTLS and
+ * wrapper mode).
  * Private to smtpd/; nothing here is an interface of other programs.
  */
 #ifndef PETREL_SMTPD_H
@@ -44,6 +45,7 @@ enum smtpd_state {
 #define SMTPD_EXT_DSN           (1 << 7)
 #define SMTPD_EXT_SMTPUTF8      (1 << 8)
 #define SMTPD_EXT_CHUNKING      (1 << 9)
+#define SMTPD_EXT_STARTTLS      (1 << 11)   /* when a TLS context could be made */
 
 /* smtpd_forbid_bare_newline, as it applies to this client. */
 enum smtpd_bare_mode {
@@ -111,6 +113,8 @@ struct smtpd_session {
 
     /* TLS after STARTTLS (or from the start in wrapper mode), else NULL. */
     struct tls_conn *tls;
+    char *tls_ccert_subject;    /* xtext-encoded client CN when trusted, for policy */
+    char *tls_ccert_issuer;
 
     /* Cleanup service connection, kept for the session. */
     struct cleanup_client *cleanup;
@@ -137,6 +141,11 @@ void smtpd_reply(struct smtpd_session *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Sends a reply that came from elsewhere (restrictions, cleanup) verbatim. */
 void smtpd_reply_text(struct smtpd_session *s, const char *text);
+/* The "with" protocol of Received: (RFC 3848): ESMTP plus S for TLS, A for AUTH. */
+const char *smtpd_received_protocol(const struct smtpd_session *s);
+/* Whether the client sent input ahead that it must not have (logs "improper
+ * command pipelining after X" once per session); 1 if so. */
+int smtpd_flag_ill_pipelining(struct smtpd_session *s);
 /* Logs "timeout after X" / "lost connection after X" and marks the hangup. */
 void smtpd_session_lost(struct smtpd_session *s);
 /* Ends the mail transaction: aborts an open message, forgets sender and recipients. */
@@ -160,6 +169,7 @@ struct smtpd_cmd {
 #define SMTPD_CMD_F_LAST        (1 << 1)    /* must be last in a PIPELINING group */
 #define SMTPD_CMD_F_UNIMPL      (1 << 2)    /* known, answered 502 */
 #define SMTPD_CMD_F_CHUNK       (1 << 3)    /* its data follows at once (BDAT) */
+#define SMTPD_CMD_F_PRE_TLS     (1 << 4)    /* allowed before STARTTLS when TLS is required */
 
 extern const struct smtpd_cmd smtpd_cmd_table[];
 /* The 503 reply for a command in a state where it is not allowed. */
@@ -206,6 +216,26 @@ void smtpd_milter_message_done(struct smtpd_session *s, const char *failed,
                                const char *at_rest);
 int smtpd_milter_want_content(const struct smtpd_session *s);
 void smtpd_milter_end(struct smtpd_session *s);
+
+/* smtpd_tls.c */
+/* Once per process, as root (keys may be readable by root only): the level
+ * and the TLS context. A context that cannot be made is a warning. */
+void smtpd_tls_init(void);
+/* Whether EHLO may list STARTTLS in this process (a context exists). */
+int smtpd_tls_can_offer(void);
+/* Before TLS when TLS is required: the reply for a command that is not
+ * allowed yet, else NULL. */
+const char *smtpd_tls_required_reply(const struct smtpd_session *s);
+/* Wrapper mode (SMTPS): the handshake before the greeting. 0, or -1 when
+ * the session must end (logged). No-op when not in wrapper mode. */
+int smtpd_tls_wrapper_start(struct smtpd_session *s);
+int smtpd_tls_wrappermode(const struct smtpd_session *s);
+int smtpd_starttls_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd);
+/* The Received: comment lines after "Received: from ..." (smtpd_tls_received_header). */
+void smtpd_tls_received(const struct smtpd_session *s, struct strbuf *h);
+/* {tls_version}, {cipher}, {cipher_bits}, {cert_subject}, {cert_issuer}: the
+ * value, or NULL when not encrypted (or no trusted certificate). */
+const char *smtpd_tls_macro(struct smtpd_session *s, const char *name, struct strbuf *buf);
 
 /* smtpd_peer.c */
 void smtpd_peer_init(void);

@@ -1086,7 +1086,7 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
     struct check_engine *e = c->e;
     struct policy_client *pc = check_policy_open(NULL, spec);
     int data_stage = e->stage == SMTPD_CHECK_DATA || e->stage == SMTPD_CHECK_END_OF_DATA;
-    char port[24], server_port[24], count[24], size[32], table[600];
+    char port[24], server_port[24], count[24], size[32], keysize[24], table[600];
     struct strbuf action, why;
     int r;
 
@@ -1099,9 +1099,10 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
         server_port[0] = 0;
     snprintf(count, sizeof(count), "%d", data_stage ? st->recipient_count : 0);
     snprintf(size, sizeof(size), "%lld", st->message_size);
+    snprintf(keysize, sizeof(keysize), "%d", st->encryption_protocol ? st->encryption_keysize : 0);
     {
-        /* The attributes in SMTPD_POLICY_README order. SASL and TLS details do
-         * not exist yet; they are sent as Postfix sends them when it has none. */
+        /* The attributes in SMTPD_POLICY_README order. Details that do not exist
+         * (certificate fingerprints) are sent as Postfix sends them when it has none. */
         const struct policy_attr attrs[] = {
             {"request", "smtpd_access_policy"},
             {"protocol_state", e->where},
@@ -1120,13 +1121,13 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
             {"sasl_username", st->sasl_username},
             {"sasl_sender", ""},
             {"size", size},
-            {"ccert_subject", ""},
-            {"ccert_issuer", ""},
+            {"ccert_subject", st->ccert_subject ? st->ccert_subject : ""},
+            {"ccert_issuer", st->ccert_issuer ? st->ccert_issuer : ""},
             {"ccert_fingerprint", ""},
             {"ccert_pubkey_fingerprint", ""},
-            {"encryption_protocol", ""},
-            {"encryption_cipher", ""},
-            {"encryption_keysize", "0"},
+            {"encryption_protocol", st->encryption_protocol ? st->encryption_protocol : ""},
+            {"encryption_cipher", st->encryption_cipher ? st->encryption_cipher : ""},
+            {"encryption_keysize", keysize},
             {"etrn_domain", st->etrn_domain},
             {"stress", ""},
             {"client_port", port},

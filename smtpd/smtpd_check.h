@@ -42,6 +42,13 @@ struct smtpd_check_state {
     int recipient_count;        /* recipients accepted so far in this transaction */
     int pipelining_violation;   /* client sent ahead without PIPELINING */
     long long message_size;     /* MAIL SIZE= (0: none) until END_OF_DATA, then the real size */
+    /* TLS: NULL (and 0) before the handshake. The certificate names are
+     * xtext-encoded and set only for a trusted client certificate. */
+    const char *encryption_protocol;    /* "TLSv1.3" */
+    const char *encryption_cipher;
+    int encryption_keysize;
+    const char *ccert_subject;
+    const char *ccert_issuer;
 
     /* Results that outlive one call (set by table actions; smtpd applies them). */
     int hold;                   /* HOLD: message goes to the hold queue */

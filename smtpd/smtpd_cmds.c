@@ -31,6 +31,7 @@ static const struct {
     {"SIZE", SMTPD_EXT_SIZE},
     {"VRFY", SMTPD_EXT_VRFY},
     {"ETRN", SMTPD_EXT_ETRN},
+    {"STARTTLS", SMTPD_EXT_STARTTLS},
     {"ENHANCEDSTATUSCODES", SMTPD_EXT_ENHANCED},
     {"8BITMIME", SMTPD_EXT_8BITMIME},
     {"BINARYMIME", SMTPD_EXT_BINARYMIME},
@@ -54,6 +55,8 @@ int smtpd_ehlo_offered(void)
         ext &= ~SMTPD_EXT_VRFY;
     if (!var_smtputf8_enable)
         ext &= ~SMTPD_EXT_SMTPUTF8;
+    if (!smtpd_tls_can_offer())
+        ext &= ~SMTPD_EXT_STARTTLS;
     list = xstrdup(var_smtpd_discard_ehlo_keywords ? var_smtpd_discard_ehlo_keywords : "");
     for (word = strtok_r(list, ", \t\r\n", &save); word; word = strtok_r(NULL, ", \t\r\n", &save))
         for (i = 0; i < SMTPD_EHLO_WORDS; i++)
@@ -176,6 +179,8 @@ static int smtpd_ehlo_proceed(struct smtpd_session *s, const struct smtp_cmd *cm
 {
     int ext = s->ext_offered;
 
+    if (s->tls)
+        ext &= ~SMTPD_EXT_STARTTLS;     /* RFC 3207 section 4.2 */
     if (smtpd_helo_common(s, cmd) != 0)
         return -1;
     s->protocol = "ESMTP";
@@ -467,9 +472,13 @@ static int smtpd_etrn_proceed(struct smtpd_session *s, const struct smtp_cmd *cm
 #define ST_NOBDAT (ST_IDLE | ST_TRANS)
 
 const struct smtpd_cmd smtpd_cmd_table[] = {
-    {"HELO", ST_NOBDAT, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST, 0, NULL, smtpd_helo_proceed},
-    {"EHLO", ST_NOBDAT, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST, 0, NULL, smtpd_ehlo_proceed},
-    {"STARTTLS", SMTPD_ST_ANY, SMTPD_CMD_F_UNIMPL | SMTPD_CMD_F_LAST, 0, NULL, NULL},
+    {"HELO", ST_NOBDAT, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST | SMTPD_CMD_F_PRE_TLS, 0, NULL,
+     smtpd_helo_proceed},
+    {"EHLO", ST_NOBDAT, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST | SMTPD_CMD_F_PRE_TLS, 0, NULL,
+     smtpd_ehlo_proceed},
+    /* Not F_LAST: input sent after it is discarded and logged, not refused
+     * (smtpd_tls.c, CVE-2011-0411). */
+    {"STARTTLS", ST_NOBDAT, SMTPD_CMD_F_PRE_TLS, 0, NULL, smtpd_starttls_proceed},
     {"AUTH", SMTPD_ST_ANY, SMTPD_CMD_F_UNIMPL, 0, NULL, NULL},
     {"MAIL", ST_IDLE, 0, 0, smtpd_mail_check, smtpd_mail_proceed},
     {"RCPT", ST_TRANS, 0, 0, NULL, smtpd_rcpt_proceed},
@@ -477,11 +486,13 @@ const struct smtpd_cmd smtpd_cmd_table[] = {
     /* BDAT runs in every state: a failing chunk must still be read to stay in step. */
     {"BDAT", SMTPD_ST_ANY, SMTPD_CMD_F_CHUNK, SMTPD_EXT_CHUNKING, NULL, smtpd_bdat_proceed},
     {"RSET", SMTPD_ST_ANY, SMTPD_CMD_F_JUNK, 0, NULL, smtpd_rset_proceed},
-    {"NOOP", SMTPD_ST_ANY, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST, 0, NULL, smtpd_noop_proceed},
+    {"NOOP", SMTPD_ST_ANY, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST | SMTPD_CMD_F_PRE_TLS, 0, NULL,
+     smtpd_noop_proceed},
     {"VRFY", ST_NOBDAT, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST, 0, NULL, smtpd_vrfy_proceed},
     {"ETRN", ST_IDLE, SMTPD_CMD_F_JUNK, SMTPD_EXT_ETRN, NULL, smtpd_etrn_proceed},
     {"EXPN", SMTPD_ST_ANY, SMTPD_CMD_F_UNIMPL | SMTPD_CMD_F_LAST, 0, NULL, NULL},
-    {"HELP", SMTPD_ST_ANY, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST, 0, NULL, smtpd_help_proceed},
-    {"QUIT", SMTPD_ST_ANY, SMTPD_CMD_F_LAST, 0, NULL, smtpd_quit_proceed},
+    {"HELP", SMTPD_ST_ANY, SMTPD_CMD_F_JUNK | SMTPD_CMD_F_LAST | SMTPD_CMD_F_PRE_TLS, 0, NULL,
+     smtpd_help_proceed},
+    {"QUIT", SMTPD_ST_ANY, SMTPD_CMD_F_LAST | SMTPD_CMD_F_PRE_TLS, 0, NULL, smtpd_quit_proceed},
     {NULL, 0, 0, 0, NULL, NULL},
 };

@@ -73,12 +73,13 @@ static void smtpd_data_headers(struct smtpd_session *s)
     (void) strbuf_printf(&h, "Received: from %s (%s [%s%s])\n",
                          s->helo_name ? s->helo_name : s->name, s->name,
                          strchr(s->addr, ':') ? "IPv6:" : "", s->addr);
+    smtpd_tls_received(s, &h);
     if (s->standalone)
         (void) strbuf_printf(&h, "\tby %s (%s, from userid %ld) with %s",
                              var_myhostname, var_mail_name, (long) getuid(), s->protocol);
     else
         (void) strbuf_printf(&h, "\tby %s (%s) with %s", var_myhostname, var_mail_name,
-                             s->protocol);
+                             smtpd_received_protocol(s));
     if (qid && *qid)
         (void) strbuf_printf(&h, " id %s", qid);
     if (s->rcpt_count == 1 && s->first_rcpt) {

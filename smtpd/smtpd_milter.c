@@ -105,9 +105,8 @@ static const char *smtpd_milter_macro(void *ctx, const char *name)
         return s->milter_rcpt;
     if (strcmp(name, "{auth_authen}") == 0)
         return s->check.sasl_username;
-    /* No TLS in this server yet: {tls_version}, {cipher} ... are not sent
-     * rather than sent empty. */
-    return NULL;
+    /* {tls_version}, {cipher} ...: not sent (rather than sent empty) without TLS. */
+    return smtpd_tls_macro(s, name, &s->milter_macro);
 }
 
 /* Relays a verdict; returns 0 when the command may go on. */

@@ -66,6 +66,18 @@ void smtpd_session_free(struct smtpd_session *s)
     strbuf_release(&s->buf);
     xfree(&s->helo_name);
     xfree(&s->access_denied);
+    xfree(&s->tls_ccert_subject);
+    xfree(&s->tls_ccert_issuer);
+}
+
+const char *smtpd_received_protocol(const struct smtpd_session *s)
+{
+    int tls = s->tls != NULL, auth = s->check.sasl_username != NULL;
+
+    /* RFC 3848 defines ESMTPS, ESMTPA and ESMTPSA for ESMTP only. */
+    if (strcmp(s->protocol, "ESMTP") != 0)
+        return s->protocol;
+    return tls && auth ? "ESMTPSA" : tls ? "ESMTPS" : auth ? "ESMTPA" : "ESMTP";
 }
 
 /* --- replies --------------------------------------------------------------- */
@@ -246,14 +258,18 @@ static void smtpd_log_disconnect(struct smtpd_session *s)
  * never after a command that ends a group (EHLO, DATA, VRFY, NOOP, QUIT...).
  * Returns 1 when the client broke the rule (logged once per session).
  */
-static int smtpd_flag_ill_pipelining(struct smtpd_session *s)
+int smtpd_flag_ill_pipelining(struct smtpd_session *s)
 {
     char peek[100], text[101];
     ssize_t n = 0, i;
 
     if (!stream_input_ready(s->client))
         return 0;
-    if (stream_pending(s->client) == 0)
+    /* What the log shows: buffered input, or plaintext still at the socket
+     * (under TLS the socket holds records, not commands). */
+    if (stream_pending(s->client) > 0)
+        n = (ssize_t) stream_peek_input(s->client, peek, sizeof(peek));
+    else if (s->tls == NULL)
         n = recv(stream_fd(s->client), peek, sizeof(peek), MSG_PEEK | MSG_DONTWAIT);
     for (i = 0; i < n; i++)
         text[i] = (peek[i] >= 0x20 && peek[i] < 0x7f) ? peek[i] : '?';
@@ -379,7 +395,7 @@ static int smtpd_run_command(struct smtpd_session *s, const struct smtpd_cmd *c,
 
 static void smtpd_command_loop(struct smtpd_session *s)
 {
-    const char *line;
+    const char *line, *tls_refusal;
     size_t len;
     int slot, r;
 
@@ -427,6 +443,11 @@ static void smtpd_command_loop(struct smtpd_session *s)
             s->error_count++;
             continue;
         }
+        if (!(c->flags & SMTPD_CMD_F_PRE_TLS) && (tls_refusal = smtpd_tls_required_reply(s))) {
+            smtpd_reply(s, "%s", tls_refusal);
+            s->error_count++;
+            continue;
+        }
         s->where = c->name;
         /* The bytes of a BDAT chunk follow its command by definition (RFC 3030). */
         if (!s->standalone && !(c->flags & SMTPD_CMD_F_CHUNK)
@@ -464,8 +485,12 @@ void smtpd_session_run(struct smtpd_session *s)
     if (!s->standalone)
         smtpd_check_session_begin(&s->check);
 
-    /* A client that talks before the greeting is an early talker (spam bots). */
-    if (!s->standalone && smtpd_flag_ill_pipelining(s) && var_smtpd_forbid_unauth_pipelining) {
+    /* A client that talks before the greeting is an early talker (spam bots);
+     * in wrapper mode the client speaks first, and TLS comes before anything. */
+    if (smtpd_tls_wrapper_start(s) < 0) {
+        /* logged; no reply can reach the client */
+    } else if (!s->standalone && !smtpd_tls_wrappermode(s) && smtpd_flag_ill_pipelining(s)
+               && var_smtpd_forbid_unauth_pipelining) {
         smtpd_reply(s, "554 5.5.0 Error: SMTP protocol synchronization");
     } else {
         struct smtpd_check_result res;

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "dict.h"
+#include "mastercf.h"
 #include "milter.h"
 #include "params.h"
 #include "policy_client.h"
@@ -61,13 +62,19 @@ static int checks_is_table_param(const char *name)
         || checks_word_in(name, strlen(name), checks_table_params);
 }
 
+/* While master.cf overrides are checked: "FILE:LINE: service NAME" for the report. */
+static const char *checks_override_where;
+
 static void checks_report(struct strbuf *report, const char *name, const char *fmt,
                           const char *arg, const char *detail)
 {
     struct strbuf where;
 
     strbuf_init(&where, 64, 4096);
-    config_location(name, &where);
+    if (checks_override_where)
+        strbuf_puts(&where, checks_override_where);
+    else
+        config_location(name, &where);
     /* A "warning: " format is reported as a warning: "WHERE: warning: parameter ...". */
     if (strncmp(fmt, "warning: ", 9) == 0) {
         strbuf_printf(report, "%s: warning: parameter %s: ", where.data, name);
@@ -241,13 +248,30 @@ static int checks_restriction_classes(struct strbuf *report)
     return errors;
 }
 
+static int checks_milter_list(struct strbuf *report, const char *name, const char *value)
+{
+    struct strbuf why;
+    struct milters *ms;
+    int errors = 0;
+
+    if (value == NULL || value[strspn(value, ", \t\r\n")] == 0)
+        return 0;
+    strbuf_init(&why, 256, 64 * 1024);
+    if ((ms = milters_create(value, &why)) == NULL) {
+        checks_report(report, name, "bad milter list \"%s\"", value, why.data);
+        errors++;
+    }
+    milters_free(&ms);
+    strbuf_release(&why);
+    return errors;
+}
+
 /* The milter settings smtpd and cleanup would refuse at start-up. */
 static int checks_milters(struct strbuf *report)
 {
     static const char *const lists[] = {"smtpd_milters", "non_smtpd_milters", NULL};
     const char *const *name;
     struct strbuf why;
-    struct milters *ms;
     int errors = 0, defaults_ok;
 
     strbuf_init(&why, 256, 64 * 1024);
@@ -267,19 +291,55 @@ static int checks_milters(struct strbuf *report)
         errors++;
     }
     /* The lists are parsed with the defaults, which must parse first. */
-    for (name = lists; defaults_ok && *name; name++) {
-        const char *value = config_lookup(*name);
-
-        if (value == NULL || value[strspn(value, ", \t\r\n")] == 0)
-            continue;
-        strbuf_reset(&why);
-        if ((ms = milters_create(value, &why)) == NULL) {
-            checks_report(report, *name, "bad milter list \"%s\"", value, why.data);
-            errors++;
-        }
-        milters_free(&ms);
-    }
+    for (name = lists; defaults_ok && *name; name++)
+        errors += checks_milter_list(report, *name, config_lookup(*name));
     strbuf_release(&why);
+    return errors;
+}
+
+/* The -o overrides in master.cf that smtpd or cleanup would refuse at start-up. */
+static int checks_master_overrides(struct strbuf *report)
+{
+    struct mastercf cf;
+    struct strbuf err, where, expanded;
+    struct strbuf path;
+    size_t i, j;
+    int errors = 0;
+
+    memset(&cf, 0, sizeof(cf));
+    strbuf_init(&path, 256, 64 * 1024);
+    strbuf_printf(&path, "%s/master.cf", config_dir());
+    strbuf_init(&err, 256, 1024 * 1024);
+    strbuf_init(&where, 256, 4096);
+    strbuf_init(&expanded, 256, 1024 * 1024);
+    /* Syntax errors are config_check's own report. */
+    if (mastercf_parse(path.data, &cf, &err) < 0)
+        cf.count = 0;
+    for (i = 0; i < cf.count; i++) {
+        const struct master_service *sv = &cf.services[i];
+
+        for (j = 0; j < sv->noverrides; j++) {
+            const struct master_override *o = &sv->overrides[j];
+
+            strbuf_reset(&expanded);
+            strbuf_reset(&err);
+            if (config_expand(o->value, &expanded, &err) < 0)
+                continue;                       /* reported by config_check */
+            strbuf_reset(&where);
+            strbuf_printf(&where, "%s:%d: service %s", sv->file, sv->line, sv->name);
+            checks_override_where = where.data;
+            if (strcmp(o->name, "smtpd_milters") == 0 || strcmp(o->name, "non_smtpd_milters") == 0)
+                errors += checks_milter_list(report, o->name, expanded.data);
+            else if (checks_is_table_param(o->name))
+                errors += checks_one_param(report, o->name, expanded.data);
+            checks_override_where = NULL;
+        }
+    }
+    mastercf_free(&cf);
+    strbuf_release(&err);
+    strbuf_release(&where);
+    strbuf_release(&expanded);
+    strbuf_release(&path);
     return errors;
 }
 
@@ -410,6 +470,7 @@ void config_checks_register(void)
     config_add_check(checks_tables);
     config_add_check(checks_restriction_classes);
     config_add_check(checks_milters);
+    config_add_check(checks_master_overrides);
     config_add_check(checks_certificates);
     config_add_check(checks_directories);
 }

@@ -1000,6 +1000,24 @@ static uint32_t milter_offer_protocol(int version)
         : version == 3 ? MILTER_V3_PROTO : MILTER_V2_PROTO;
 }
 
+/* Moves the connection and what was negotiated on it from src to dst. */
+static void milter_move_connection(struct milter *dst, struct milter *src)
+{
+    int j;
+
+    dst->fd = src->fd;
+    src->fd = -1;
+    dst->version = src->version;
+    dst->actions = src->actions;
+    dst->protocol = src->protocol;
+    dst->chunk = src->chunk;
+    for (j = 0; j <= MILTER_STAGE_COUNT; j++) {
+        free(dst->macros[j]);
+        dst->macros[j] = src->macros[j];
+        src->macros[j] = NULL;
+    }
+}
+
 /* Takes over a kept connection to the same filter, if one is still open. */
 static int milter_pool_take(struct milter *m)
 {
@@ -1008,7 +1026,6 @@ static int milter_pool_take(struct milter *m)
     for (i = 0; i < milter_pool_n; i++) {
         struct milter *p = milter_pool[i];
         struct pollfd pfd = {p->fd, POLLIN, 0};
-        int j;
 
         if (strcmp(p->name, m->name) != 0 || p->offered != m->offered)
             continue;
@@ -1021,17 +1038,7 @@ static int milter_pool_take(struct milter *m)
             milter_free_one(&p);
             return 0;
         }
-        m->fd = p->fd;
-        p->fd = -1;
-        m->version = p->version;
-        m->actions = p->actions;
-        m->protocol = p->protocol;
-        m->chunk = p->chunk;
-        for (j = 0; j <= MILTER_STAGE_COUNT; j++) {
-            free(m->macros[j]);
-            m->macros[j] = p->macros[j];
-            p->macros[j] = NULL;
-        }
+        milter_move_connection(m, p);
         m->state = MILTER_S_READY;
         milter_free_one(&p);
         if (msg_verbose)
@@ -1046,7 +1053,6 @@ static int milter_pool_put(struct milters *ms, struct milter *m)
 {
     struct milter *p;
     size_t start;
-    int j;
 
     /* The next session is announced by its CONNECT: a filter that skips
      * CONNECT would not know one began (python-milter, for one, then has no
@@ -1062,15 +1068,8 @@ static int milter_pool_put(struct milters *ms, struct milter *m)
         return 0;
     p = xcalloc(1, sizeof(*p));
     p->name = xstrdup(m->name);
-    p->fd = m->fd;
-    m->fd = -1;
     p->offered = m->offered;
-    p->version = m->version;
-    p->actions = m->actions;
-    p->protocol = m->protocol;
-    p->chunk = m->chunk;
-    for (j = 0; j <= MILTER_STAGE_COUNT; j++)
-        p->macros[j] = xstrdup(m->macros[j] ? m->macros[j] : "");
+    milter_move_connection(p, m);
     milter_pool[milter_pool_n++] = p;
     return 1;
 }

@@ -402,6 +402,7 @@ char *var_smtpd_tls_exclude_ciphers;
 char *var_smtpd_tls_key_file;
 long long var_smtpd_tls_loglevel;
 char *var_smtpd_tls_mandatory_ciphers;
+char *var_smtpd_tls_mandatory_exclude_ciphers;
 char *var_smtpd_tls_mandatory_protocols;
 char *var_smtpd_tls_protocols;
 int var_smtpd_tls_received_header;
@@ -1203,6 +1204,8 @@ const struct param_def param_table[] = {
      "TLS logging level of the SMTP server."},
     {"smtpd_tls_mandatory_ciphers", PARAM_STR, "medium", 0, 0, &var_smtpd_tls_mandatory_ciphers,
      "Minimum cipher grade for mandatory TLS in the SMTP server."},
+    {"smtpd_tls_mandatory_exclude_ciphers", PARAM_STR, "", 0, 0, &var_smtpd_tls_mandatory_exclude_ciphers,
+     "Ciphers the SMTP server also excludes when TLS is required."},
     {"smtpd_tls_mandatory_protocols", PARAM_STR, ">=TLSv1.2", 0, 0, &var_smtpd_tls_mandatory_protocols,
      "TLS protocols for mandatory TLS in the SMTP server."},
     {"smtpd_tls_protocols", PARAM_STR, ">=TLSv1.2", 0, 0, &var_smtpd_tls_protocols,

@@ -382,6 +382,7 @@ extern char *var_smtpd_tls_exclude_ciphers;
 extern char *var_smtpd_tls_key_file;
 extern long long var_smtpd_tls_loglevel;
 extern char *var_smtpd_tls_mandatory_ciphers;
+extern char *var_smtpd_tls_mandatory_exclude_ciphers;
 extern char *var_smtpd_tls_mandatory_protocols;
 extern char *var_smtpd_tls_protocols;
 extern int var_smtpd_tls_received_header;

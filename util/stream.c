@@ -538,6 +538,18 @@ int stream_input_ready(struct stream *s)
     return poll(&pfd, 1, 0) > 0;
 }
 
+size_t stream_peek_input(struct stream *s, char *buf, size_t len)
+{
+    size_t n;
+
+    stream_restore(s);
+    n = s->rend - s->rpos;
+    if (n > len)
+        n = len;
+    memcpy(buf, s->rbuf + s->rpos, n);
+    return n;
+}
+
 size_t stream_discard_input(struct stream *s)
 {
     size_t n;

@@ -195,6 +195,9 @@ size_t stream_pending(const struct stream *s);
 int stream_input_ready(struct stream *s);
 /* Drops buffered input; returns how many bytes were dropped. */
 size_t stream_discard_input(struct stream *s);
+/* Copies up to len bytes of buffered input to buf without consuming them
+ * (for a log line about input sent too early); returns how many. Never reads. */
+size_t stream_peek_input(struct stream *s, char *buf, size_t len);
 
 /*
  * Buffered writes. Data reaches the peer when the buffer fills or at

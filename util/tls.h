@@ -48,6 +48,9 @@ struct tls_ctx_opts {
     const char *protocols;      /* Postfix syntax; empty: >=TLSv1.2 */
     const char *cipher_grade;   /* high, medium, low, export, null; empty: medium */
     const char *exclude;        /* tls_*_exclude_ciphers: OpenSSL names to remove */
+    int ask_ccert;              /* server: request a client certificate (recorded, never
+                                 * required; ca_file names the CAs suggested to it) */
+    int verify_depth;           /* longest peer chain verified; 0: OpenSSL's default */
 };
 
 /* NULL with the reason (file, OpenSSL's text) when a setting cannot be used. */

@@ -113,6 +113,23 @@ def test_bad_milter_settings(confdir, text, where, why):
     assert where in r.stderr and why in r.stderr, r.stderr
 
 
+def test_master_cf_overrides_are_checked_like_main_cf(confdir):
+    from test_conf import MASTER_CF
+    (confdir / "master.cf").write_text(
+        MASTER_CF + "127.0.0.1:2587 inet n - n - - smtpd\n"
+        "  -o smtpd_milters=inet:127.0.0.1:8891,tcp:x:1\n"
+        "  -o smtpd_client_restrictions=check_policy_service,unix:\n"
+        "  -o header_checks=nosuch:/x\n")
+    line = MASTER_CF.count("\n") + 1
+    r = petrel(confdir, "check")
+    assert r.returncode == 1, r.stderr
+    where = "master.cf:%d: service 127.0.0.1:2587: parameter " % line
+    assert where + 'smtpd_milters: bad milter list' in r.stderr, r.stderr
+    assert where + "smtpd_client_restrictions: check_policy_service unix:: bad socket path" \
+        in r.stderr, r.stderr
+    assert where + 'header_checks: unsupported dictionary type "nosuch"' in r.stderr, r.stderr
+
+
 def make_cert(directory, name):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=%s" % name, "-keyout", str(directory / (name + ".key")),

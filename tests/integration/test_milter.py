@@ -1108,17 +1108,14 @@ def test_bad_milter_configuration_is_refused_at_start(petrel_instance, bad, why)
 
 
 @pytest.mark.parametrize("override, why", [
-    ("-o smtpd_milters=tcp:127.0.0.1:1", r"smtpd_milters = tcp:127\.0\.0\.1:1: bad milter address"),
-    ("-o smtpd_milters=inet:127.0.0.1:1 -o milter_default_action=bounce",
-     r"milter_default_action = bounce: expected accept, reject"),
+    ("-o smtpd_milters=tcp:127.0.0.1:1", 'bad milter address "tcp:127.0.0.1:1"'),
+    ("-o smtpd_milters={inet:127.0.0.1:1,colour=red}", 'unknown setting "colour"'),
 ])
-def test_bad_milter_override_stops_smtpd(petrel_instance, override, why):
-    port = petrel_instance.start_smtpd(main=dict(MAIN), smtpd_opts=override)
-    # The connection makes master start smtpd, which stops with the reason
-    # (and master throttles it); nobody is ever served with a wrong list.
-    c = Client(port)
-    assert petrel_instance.wait_log(r"fatal: .*" + why)
-    c.close()
+def test_bad_milter_override_is_refused_at_start(petrel_instance, override, why):
+    # A master.cf -o override is checked like main.cf, with its file and line.
+    with pytest.raises(AssertionError) as e:
+        petrel_instance.start_smtpd(main=dict(MAIN), smtpd_opts=override)
+    assert why in str(e.value) and "master.cf:1: service 127.0.0.1:" in str(e.value), e.value
 
 
 def test_helo_tempfail_holds_for_the_session(petrel_instance, filters):

@@ -366,6 +366,40 @@ def test_bp_lists_queue(inst):
         assert lines[-1] == "-- 2 Kbytes in 1 Request."
 
 
+# --- authorized_submit_users, authorized_mailq_users, authorized_flush_users ---
+
+def test_authorized_submit_users(inst, drop_copy):
+    inst.write_main_cf({"authorized_submit_users": "!nobody, static:anyone"})
+    r = sendmail(inst, ["bob@example.test"], MSG, user="nobody", drop=drop_copy)
+    assert r.returncode == 77, r
+    assert b"User nobody(%d) is not allowed to submit mail" % pwd.getpwnam("nobody").pw_uid \
+        in r.stderr, r.stderr
+    # petrel-drop itself refuses too: sendmail is not the only way in.
+    r = subprocess.run([RUNUSER, "-u", "nobody", "--", drop_copy, "-c", inst.config_dir],
+                       input=b"", capture_output=True, timeout=30)
+    assert r.returncode == 77 and b"not allowed to submit mail" in r.stderr, r
+    assert maildrop(inst) == []
+    # Everyone else still submits.
+    r = sendmail(inst, ["bob@example.test"], MSG, drop=drop_copy)
+    assert r.returncode == 0, r.stderr
+    assert len(maildrop(inst)) == 1
+
+
+def test_authorized_mailq_and_flush_users(inst):
+    inst.write_main_cf({"authorized_mailq_users": "root", "authorized_flush_users": "root"})
+    uid = pwd.getpwnam("nobody").pw_uid
+    r = sendmail(inst, ["-bp"], user="nobody")
+    assert r.returncode == 77
+    assert b"User nobody(%d) is not allowed to view the mail queue" % uid in r.stderr, r.stderr
+    r = sendmail(inst, ["-q"], user="nobody")
+    assert r.returncode == 77
+    assert b"User nobody(%d) is not allowed to flush the mail queue" % uid in r.stderr, r.stderr
+    # root (and mail_owner) are never subject to these lists, as in Postfix.
+    inst.write_main_cf({"authorized_mailq_users": "nobody"})
+    r = sendmail(inst, ["-bp"])
+    assert r.returncode == 0, r.stderr
+
+
 def test_bp_refused_for_other_users(inst):
     r = sendmail(inst, ["-bp"], user="nobody")
     assert r.returncode == 77

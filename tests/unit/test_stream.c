@@ -521,6 +521,7 @@ static void test_pending_and_discard(void **state)
 {
     static const char input[] = "EHLO x\r\nSTARTTLS\r\nMAIL FROM:<evil>\r\n";
     struct stream *s;
+    char peek[64];
     const char *line;
     enum stream_eol eol;
     int sv[2];
@@ -537,7 +538,16 @@ static void test_pending_and_discard(void **state)
     assert_int_equal(stream_input_ready(s), 1);
     assert_int_equal(stream_read_line(s, &line, 512, &eol), 8);
     assert_string_equal(line, "STARTTLS");
+    /* Peeking (for the log) copies without consuming, the NUL over the line end
+     * notwithstanding, and never more than asked. */
+    memset(peek, 0, sizeof(peek));
+    assert_int_equal(stream_peek_input(s, peek, 4), 4);
+    assert_memory_equal(peek, "MAIL", 4);
+    assert_int_equal(stream_peek_input(s, peek, sizeof(peek)), strlen("MAIL FROM:<evil>\r\n"));
+    assert_memory_equal(peek, "MAIL FROM:<evil>\r\n", strlen("MAIL FROM:<evil>\r\n"));
+    assert_int_equal(stream_pending(s), strlen("MAIL FROM:<evil>\r\n"));
     assert_int_equal(stream_discard_input(s), strlen("MAIL FROM:<evil>\r\n"));
+    assert_int_equal(stream_peek_input(s, peek, sizeof(peek)), 0);
     assert_int_equal(stream_pending(s), 0);
     assert_int_equal(stream_input_ready(s), 0);
     assert_int_equal(stream_discard_input(s), 0);

@@ -309,6 +309,84 @@ static void test_handshake_timeout(void **state)
     strbuf_release(&why);
 }
 
+/* The client side for the server tests: handshake (with a certificate when
+ * cert is given), send one line, wait for the server to close. */
+static void connect_as_client(int fd, const char *cert)
+{
+    struct tls_ctx_opts o = {.server = 0, .cert_file = cert, .key_file = cert ? key_pem : NULL};
+    struct strbuf why;
+    struct tls_ctx *ctx;
+    struct stream *s;
+    const char *line;
+    enum stream_eol eol;
+
+    strbuf_init(&why, 64, 4096);
+    if ((ctx = tls_ctx_create(&o, &why)) == NULL)
+        _exit(2);
+    s = stream_fdopen(fd, 0);
+    stream_set_timeout(s, 5000);
+    if (tls_client_start(ctx, s, "mx.example.test", 5000, &why) == NULL)
+        _exit(3);
+    stream_printf(s, "hello\r\n");
+    if (stream_flush(s) < 0)
+        _exit(4);
+    (void) stream_read_line(s, &line, 100, &eol);
+    stream_close(&s);
+    tls_ctx_free(&ctx);
+    _exit(0);
+}
+
+/* Server with ask_ccert: returns present + 2 * verified, or -1. */
+static int server_sees_client_cert(const char *client_cert, const char *ca, char *subject,
+                                   size_t len)
+{
+    struct tls_ctx_opts o = {.server = 1, .cert_file = cert_pem, .key_file = key_pem,
+        .ca_file = ca, .ask_ccert = 1, .verify_depth = 5};
+    struct strbuf why;
+    struct tls_ctx *ctx;
+    struct tls_conn *c;
+    struct stream *s;
+    const char *line;
+    enum stream_eol eol;
+    int sv[2], status, ret = -1;
+    pid_t pid;
+
+    strbuf_init(&why, 64, 4096);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    if ((pid = fork()) == 0) {
+        close(sv[0]);
+        connect_as_client(sv[1], client_cert);
+    }
+    close(sv[1]);
+    assert_non_null(ctx = tls_ctx_create(&o, &why));
+    s = stream_fdopen(sv[0], 0);
+    stream_set_timeout(s, 5000);
+    if ((c = tls_server_start(ctx, s, 5000, &why)) != NULL) {
+        ret = tls_conn_peer_cert(c) + 2 * tls_conn_peer_verified(c);
+        snprintf(subject, len, "%s", tls_conn_peer_subject(c));
+        assert_true(stream_read_line(s, &line, 100, &eol) == 5);
+    }
+    stream_close(&s);
+    tls_ctx_free(&ctx);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 0);
+    strbuf_release(&why);
+    return ret;
+}
+
+static void test_server_asks_for_client_certificate(void **state)
+{
+    char subject[128];
+
+    /* Verified against the CA file; not verified without the CA, yet admitted;
+     * a client without a certificate is admitted too. */
+    assert_int_equal(server_sees_client_cert(cert_pem, ca_pem, subject, sizeof(subject)), 3);
+    assert_string_equal(subject, "mx.example.test");
+    assert_int_equal(server_sees_client_cert(cert_pem, other_pem, subject, sizeof(subject)), 1);
+    assert_int_equal(server_sees_client_cert(NULL, ca_pem, subject, sizeof(subject)), 0);
+    assert_string_equal(subject, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -317,6 +395,7 @@ int main(void)
         cmocka_unit_test(test_handshake_verified),
         cmocka_unit_test(test_handshake_unverified),
         cmocka_unit_test(test_handshake_timeout),
+        cmocka_unit_test(test_server_asks_for_client_certificate),
     };
 
     return cmocka_run_group_tests(tests, setup_certs, teardown_certs);
