@@ -23,7 +23,16 @@
  * (qmgr gives one destination's mail to the agents in a burst, so a busy
  * destination finds its session warm) or the nexthop is listed in
  * smtp_connection_cache_destinations; otherwise QUIT follows at once. The
- * same parameters apply to LMTP.
+ * same parameters apply to LMTP. The cache key holds the request's TLS
+ * policy (level, protocols, ciphers, match names, SNI), so a session is
+ * reused only under the same TLS requirements; a plain-text retry after a
+ * failed handshake is never cached. The expiry handler sends no plain-text
+ * QUIT into a TLS session (it only half-closes it).
+ *
+ * TLS (smtp_tls.c): STARTTLS by smtp_tls_security_level and
+ * smtp_tls_policy_maps; at "may" a failed handshake, or a TLS session lost
+ * later, is retried on the same server without TLS once the message has
+ * waited minimal_backoff_time (Postfix's rule), else the server is skipped.
  *
  * Must never: write queue state, report a recipient twice, or keep a
  * session beyond its limits. Failure: a malformed request is logged and
@@ -54,6 +63,7 @@ struct smtp_params smtp_par;
 static struct smtp_session smtp_cache;          /* stream == NULL: empty */
 static volatile sig_atomic_t smtp_cache_fd = -1;        /* for the alarm handler */
 static volatile sig_atomic_t smtp_cache_expired;
+static volatile sig_atomic_t smtp_cache_tls;            /* no plain-text QUIT into TLS */
 static struct match_list *smtp_cache_dests;
 
 static int smtp_ms(long long sec, int zero_ms)
@@ -109,7 +119,8 @@ static void smtp_cache_alarm(int sig)
     int fd = smtp_cache_fd;
 
     if (fd >= 0) {
-        (void) send(fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (!smtp_cache_tls)
+            (void) send(fd, "QUIT\r\n", 6, MSG_DONTWAIT | MSG_NOSIGNAL);
         (void) shutdown(fd, SHUT_WR);
         smtp_cache_fd = -1;
         smtp_cache_expired = 1;
@@ -158,13 +169,14 @@ static int smtp_cache_wanted(const char *nexthop)
 /* Keeps s for the next request or ends it. */
 static void smtp_cache_store(struct smtp_session *s, const char *nexthop)
 {
-    if (!smtp_cache_wanted(nexthop)
+    if (!smtp_cache_wanted(nexthop) || s->no_cache
         || time(NULL) - s->opened >= var_smtp_connection_reuse_time_limit) {
         smtp_proto_quit(s);
         return;
     }
     smtp_cache = *s;
     s->stream = NULL;
+    smtp_cache_tls = smtp_cache.tls;
     smtp_cache_fd = smtp_cache.fd;
     alarm((unsigned) (var_smtp_connection_cache_time_limit > 0
                       ? var_smtp_connection_cache_time_limit : 1));
@@ -215,6 +227,8 @@ static int smtp_try_cached(struct smtp_state *st, const char *key)
     s.reused++;
     deliver_mark_setup_done(st->req);
     res = smtp_proto_mail(st, &s);
+    /* No plain-text retry of a reused session: fresh connections follow. */
+    st->tls_retry_plain = 0;
     if (res == SMTP_SESS_STALE) {
         smtp_session_close(&s);
         return 0;
@@ -230,14 +244,21 @@ static void smtp_deliver(struct smtp_state *st)
     struct smtp_fail fail;
     struct strbuf why;
     const char *domain = req->rcpt_count > 0 ? address_domain(req->rcpt[0].address) : NULL;
-    char key[1024];
-    int i, sessions = 0, setup_marked = 0;
+    char key[sizeof(smtp_cache.dest)], tls_key[2048];
+    int i, sessions = 0, setup_marked = 0, plain_next = 0;
 
     if (list == NULL)
         msg_fatal("out of memory");
     strbuf_init(&fail.text, 256, DELIVER_TEXT_MAX);
     strbuf_init(&why, 256, 1024);
-    snprintf(key, sizeof(key), "%s/%s", req->transport, req->nexthop);
+    if (smtp_tls_policy_find(req->nexthop, domain, &st->tls) < 0) {
+        smtp_cache_drop();
+        smtp_report_pending(st, DELIVER_DEFER, "4.7.5", "none", "client TLS configuration problem");
+        goto out;
+    }
+    /* A cached session serves only requests with the same TLS requirements. */
+    smtp_tls_policy_key(&st->tls, tls_key, sizeof(tls_key));
+    snprintf(key, sizeof(key), "%s/%s/%s", req->transport, req->nexthop, tls_key);
     if (smtp_addr_resolve(req->nexthop, domain, list, &fail) < 0) {
         smtp_cache_drop();
         smtp_report_pending(st, fail.status, fail.dsn, "none", fail.text.data);
@@ -256,8 +277,14 @@ static void smtp_deliver(struct smtp_state *st)
 
         if (var_smtp_mx_session_limit > 0 && sessions >= var_smtp_mx_session_limit)
             break;
+        st->tls_plain = plain_next;
+        plain_next = 0;
         memset(&s, 0, sizeof(s));
         smtp_relay_name(&s, a);
+        s.is_unix = a->is_unix;
+        s.is_wrapper = !smtp_par.lmtp && var_smtp_tls_wrappermode;
+        /* A retry in plain text after a failed handshake is never reused. */
+        s.no_cache = st->tls_plain;
         strbuf_reset(&why);
         if ((s.fd = smtp_connect(a, smtp_par.connect_ms, &why)) < 0) {
             strbuf_reset(&st->last_why);
@@ -275,6 +302,15 @@ static void smtp_deliver(struct smtp_state *st)
         snprintf(s.dest, sizeof(s.dest), "%s", key);
         if (smtp_proto_hello(st, &s, &hard) < 0) {
             smtp_session_close(&s);
+            if (st->tls_retry_plain) {
+                /* Opportunistic TLS failed: the same server again, in plain text. */
+                msg_info("%s: %s", req->queue_id, st->last_why.data);
+                st->tls_retry_plain = 0;
+                plain_next = 1;
+                sessions--;
+                i--;
+                continue;
+            }
             if (hard && st->final)
                 smtp_report_pending(st, DELIVER_BOUNCE, st->last_dsn, st->last_relay,
                                     st->last_why.data);
@@ -288,6 +324,16 @@ static void smtp_deliver(struct smtp_state *st)
         }
         res = smtp_proto_mail(st, &s);
         smtp_session_end(&s, res == SMTP_SESS_STALE ? SMTP_SESS_FAIL : res, key);
+        if (st->tls_retry_plain) {
+            /* The TLS session broke: the same server again, in plain text. */
+            st->tls_retry_plain = 0;
+            if (st->pending > 0 && !st->qmgr_gone) {
+                msg_info("%s: %s", req->queue_id, st->last_why.data);
+                plain_next = 1;
+                sessions--;
+                i--;
+            }
+        }
     }
     if (st->pending > 0) {
         if (st->last_why.len == 0)
@@ -342,6 +388,11 @@ static void smtp_service(int fd, const struct server_ctx *ctx)
 
 /* --- start-up -------------------------------------------------------------- */
 
+static void smtp_pre_init(const struct server_ctx *ctx)
+{
+    smtp_tls_preload(strcmp(msg_program(), "lmtp") == 0);
+}
+
 static void smtp_post_init(const struct server_ctx *ctx)
 {
     struct sigaction sa;
@@ -363,6 +414,7 @@ static void smtp_post_init(const struct server_ctx *ctx)
         smtp_par.data_done_ms = smtp_ms(var_lmtp_data_done_timeout, 1000);
         smtp_par.quit_ms = smtp_ms(var_lmtp_quit_timeout, 1000);
         smtp_par.rset_ms = smtp_ms(var_lmtp_rset_timeout, 1000);
+        smtp_par.starttls_ms = smtp_ms(var_smtp_starttls_timeout, 1000);
         smtp_par.default_port = var_lmtp_tcp_port;
     } else {
         smtp_par.proto = "SMTP";
@@ -376,6 +428,7 @@ static void smtp_post_init(const struct server_ctx *ctx)
         smtp_par.data_done_ms = smtp_ms(var_smtp_data_done_timeout, 1000);
         smtp_par.quit_ms = smtp_ms(var_smtp_quit_timeout, 1000);
         smtp_par.rset_ms = smtp_ms(var_smtp_rset_timeout, 1000);
+        smtp_par.starttls_ms = smtp_ms(var_smtp_starttls_timeout, 1000);
         smtp_par.default_port = var_smtp_tcp_port;
     }
     if (smtp_par.helo_name == NULL || *smtp_par.helo_name == 0)
@@ -392,6 +445,7 @@ static void smtp_post_init(const struct server_ctx *ctx)
         msg_fatal("%s", err.data);
     strbuf_release(&err);
     smtp_addr_init();
+    smtp_tls_init();
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = smtp_cache_alarm;
     sigemptyset(&sa.sa_mask);
@@ -411,6 +465,7 @@ int main(int argc, char **argv)
 {
     static const struct server_ops ops = {
         .mode = SERVER_SINGLE,
+        .pre_init = smtp_pre_init,
         .post_init = smtp_post_init,
         .service = smtp_service,
         .pre_exit = smtp_pre_exit,

@@ -7,6 +7,7 @@
  * smtp_connect.c  connecting to an address or a unix socket under a timeout
  * smtp_proto.c  the conversation: greeting, EHLO/LHLO, MAIL/RCPT/DATA, QUIT
  * smtp_body.c   content out: CRLF, dot-stuffing, line limits, 8bit -> QP
+ * smtp_tls.c    TLS policy per destination, handshakes, certificate checks
  *
  * Nothing here writes queue state (qmgr does); every read from a server has a
  * per-stage timeout, every reply is bounded in line length and line count.
@@ -36,7 +37,7 @@ struct smtp_params {
     const char *proto;                  /* "SMTP" or "LMTP" for log text */
     const char *helo_name;
     int connect_ms, helo_ms, mail_ms, rcpt_ms, data_init_ms, data_xfer_ms, data_done_ms,
-        quit_ms, rset_ms;
+        quit_ms, rset_ms, starttls_ms;
     const char *default_port;
 };
 
@@ -85,6 +86,7 @@ int smtp_connect(const struct smtp_addr *a, int timeout_ms, struct strbuf *why);
 #define SMTP_FEAT_ENHANCED      (1u << 6)
 #define SMTP_FEAT_CHUNKING      (1u << 7)
 #define SMTP_FEAT_BINARYMIME    (1u << 8)
+#define SMTP_FEAT_STARTTLS      (1u << 9)
 
 struct stream;
 
@@ -95,11 +97,30 @@ struct smtp_session {
     char host[SMTP_HOST_MAX + 1];
     char addr[SMTP_ADDR_MAX];
     char relay[SMTP_RELAY_MAX];         /* "host[addr]:port" for the log */
-    char dest[1024];                    /* the nexthop it was opened for (cache key) */
+    char dest[3328];                    /* transport, nexthop, TLS policy (cache key) */
     unsigned features;
     long long size_limit;               /* SIZE announced, 0 when none */
     time_t opened;
     int reused;                         /* transactions before this one */
+    int is_unix;                        /* a unix-domain socket (no SNI) */
+    int is_wrapper;                     /* TLS from the first byte */
+    int tls;                            /* the stream speaks TLS */
+    int no_cache;                       /* never kept for another request */
+};
+
+/* TLS security levels, weakest first (dane/dane-only map to may/encrypt). */
+enum { SMTP_TLS_NONE, SMTP_TLS_MAY, SMTP_TLS_ENCRYPT, SMTP_TLS_VERIFY, SMTP_TLS_SECURE };
+
+/* The TLS policy of one delivery request (smtp_tls.c). */
+struct smtp_tls_policy {
+    int level;
+    int invalid;                        /* the policy lookup failed: defer */
+    char nexthop[SMTP_HOST_MAX + 1];    /* the nexthop's host, for matching */
+    char protocols[256];
+    char grade[32];
+    char exclude[512];
+    char match[1024];                   /* verify/secure: names and strategies */
+    char sni[SMTP_HOST_MAX + 1];        /* "", "hostname", "nexthop" or a name */
 };
 
 /* Per-request delivery state shared by smtp.c and smtp_proto.c. */
@@ -114,6 +135,9 @@ struct smtp_state {
     char last_dsn[16];
     struct strbuf last_why;
     char last_relay[SMTP_RELAY_MAX];
+    struct smtp_tls_policy tls;
+    int tls_plain;                      /* this attempt: no TLS (retry after failure) */
+    int tls_retry_plain;                /* set by a failed "may" handshake or TLS session */
 };
 
 /* Reports recipient i (once); keeps going when qmgr went away. */
@@ -137,6 +161,26 @@ enum smtp_sess_result smtp_proto_mail(struct smtp_state *st, struct smtp_session
 void smtp_proto_quit(struct smtp_session *s);
 /* Closes without QUIT (after an error). */
 void smtp_session_close(struct smtp_session *s);
+
+/* smtp_tls.c */
+struct tls_ctx;
+void smtp_tls_init(void);
+/* As root: the contexts of the main.cf settings (key files readable by root). */
+void smtp_tls_preload(int lmtp);
+const char *smtp_tls_level_name(int level);
+/* The request's policy from the global level and smtp_tls_policy_maps; -1
+ * (warned, p->invalid set) when the table failed or the entry is invalid. */
+int smtp_tls_policy_find(const char *nexthop, const char *rcpt_domain,
+                         struct smtp_tls_policy *p);
+/* A string naming everything that decides how a session was secured. */
+void smtp_tls_policy_key(const struct smtp_tls_policy *p, char *buf, size_t size);
+/* The OpenSSL context for the policy, made once; NULL when unusable (warned). */
+struct tls_ctx *smtp_tls_context(const struct smtp_tls_policy *p);
+/* Handshake and certificate checks by st->tls. 0, or -1 with st->last_why
+ * (and st->tls_retry_plain when a plain-text retry is allowed). */
+int smtp_tls_start(struct smtp_state *st, struct smtp_session *s, struct tls_ctx *ctx);
+/* Whether a failed opportunistic TLS attempt may be retried in plain text. */
+int smtp_tls_plain_retry_ok(const struct smtp_state *st, const struct smtp_session *s);
 
 /* smtp_body.c: writes the message content as DATA content: CRLF line ends,
  * dot-stuffed, lines cut at smtp_line_length_limit, and with downgrade set,

@@ -14,6 +14,12 @@
  * lmtp_* ones for LMTP). LMTP gets one reply per accepted recipient after
  * the end of data.
  *
+ * STARTTLS (smtp_tls.c decides and runs the handshake): after EHLO/LHLO when
+ * the server offers it and the request's TLS level is "may" or above, then
+ * EHLO/LHLO again under TLS; from "encrypt" up a server that does not offer
+ * it or refuses it gets no mail. In wrapper mode TLS starts before the
+ * greeting.
+ *
  * Outcomes per recipient: 2xx sent, 5xx bounced, 4xx deferred when this is
  * the last server to try, else left for the next server (as are recipients
  * whose session broke).
@@ -181,6 +187,12 @@ static void smtp_broken(struct smtp_state *st, struct smtp_session *s, enum smtp
         strbuf_printf(&st->last_why, "conversation with %s timed out while %s", ha, while_doing);
     else
         strbuf_printf(&st->last_why, "lost connection with %s while %s", ha, while_doing);
+    /* Opportunistic TLS broke: the recipients wait for a plain-text retry
+     * of this server instead of being deferred here. */
+    if (io != SMTP_IO_MALFORMED && s->tls && st->pending > 0 && smtp_tls_plain_retry_ok(st, s)) {
+        st->tls_retry_plain = 1;
+        st->final = 0;
+    }
 }
 
 /* A recipient's soft failure: deferred at the last server, else left for the
@@ -250,6 +262,8 @@ static void smtp_parse_features(struct smtp_session *s, const struct smtp_resp *
                 s->features |= SMTP_FEAT_CHUNKING;
             else if (strcmp(word, "BINARYMIME") == 0)
                 s->features |= SMTP_FEAT_BINARYMIME;
+            else if (strcmp(word, "STARTTLS") == 0)
+                s->features |= SMTP_FEAT_STARTTLS;
             else if (strcmp(word, "SIZE") == 0) {
                 s->features |= SMTP_FEAT_SIZE;
                 if (kw < eol && *kw == ' ')
@@ -271,16 +285,134 @@ static int smtp_send(struct smtp_session *s, const char *cmd, int flush)
     return flush ? stream_flush(s->stream) : 0;
 }
 
+static void smtp_hello_fail(struct smtp_state *st, struct smtp_session *s, const char *dsn,
+                            const char *text)
+{
+    strbuf_set(&st->last_why, text);
+    snprintf(st->last_dsn, sizeof(st->last_dsn), "%s", dsn);
+    snprintf(st->last_relay, sizeof(st->last_relay), "%s", s->relay);
+}
+
+/* EHLO (HELO when EHLO is refused) or LHLO, and the features it announces. */
+static int smtp_hello_exchange(struct smtp_state *st, struct smtp_session *s, int esmtp,
+                               int *hard, struct smtp_resp *r)
+{
+    char cmd[SMTP_HOST_MAX + 16], ha[SMTP_RELAY_MAX];
+    enum smtp_io io = SMTP_IO_OK;
+
+    smtp_hostaddr(s, ha, sizeof(ha));
+    snprintf(cmd, sizeof(cmd), "%s %s", smtp_par.lmtp ? "LHLO" : esmtp ? "EHLO" : "HELO",
+             smtp_par.helo_name);
+    if (smtp_send(s, cmd, 1) < 0 || (io = smtp_resp_read(s, smtp_par.helo_ms, r)) != SMTP_IO_OK) {
+        smtp_broken(st, s, io == SMTP_IO_MALFORMED ? io : SMTP_IO_BROKEN,
+                    "performing the EHLO handshake");
+        return -1;
+    }
+    if (r->code / 100 != 2 && esmtp && !smtp_par.lmtp && !s->tls) {
+        esmtp = 0;
+        snprintf(cmd, sizeof(cmd), "HELO %s", smtp_par.helo_name);
+        if (smtp_send(s, cmd, 1) < 0
+            || (io = smtp_resp_read(s, smtp_par.helo_ms, r)) != SMTP_IO_OK) {
+            smtp_broken(st, s, io == SMTP_IO_MALFORMED ? io : SMTP_IO_BROKEN,
+                        "performing the HELO handshake");
+            return -1;
+        }
+    }
+    if (r->code / 100 != 2) {
+        strbuf_reset(&st->last_why);
+        strbuf_printf(&st->last_why, "host %s refused to talk to me: %s (in reply to %s command)",
+                      ha, r->text.data, smtp_par.lmtp ? "LHLO" : esmtp ? "EHLO" : "HELO");
+        snprintf(st->last_dsn, sizeof(st->last_dsn), "%s", r->dsn);
+        snprintf(st->last_relay, sizeof(st->last_relay), "%s", s->relay);
+        *hard = r->code / 100 == 5;
+        return -1;
+    }
+    if (esmtp)
+        smtp_parse_features(s, r);
+    else
+        s->features = 0;
+    return 0;
+}
+
+/*
+ * STARTTLS by the request's TLS policy, after the first EHLO/LHLO: sent when
+ * offered at "may" and above, required from "encrypt" up; after the
+ * handshake EHLO/LHLO again, as the features may differ under TLS.
+ */
+static int smtp_starttls(struct smtp_state *st, struct smtp_session *s, int *hard,
+                         struct smtp_resp *r)
+{
+    int level = st->tls_plain ? SMTP_TLS_NONE : st->tls.level;
+    struct tls_ctx *ctx = NULL;
+    struct strbuf text;
+    char ha[SMTP_RELAY_MAX];
+    enum smtp_io io = SMTP_IO_OK;
+
+    if (s->tls)
+        return 0;
+    smtp_hostaddr(s, ha, sizeof(ha));
+    if ((s->features & SMTP_FEAT_STARTTLS) && var_smtp_tls_note_starttls_offer
+        && level == SMTP_TLS_NONE)
+        msg_info("Host offered STARTTLS: [%s]", s->host);
+    if (level >= SMTP_TLS_MAY && (s->features & SMTP_FEAT_STARTTLS)
+        && (ctx = smtp_tls_context(&st->tls)) != NULL) {
+        if (smtp_send(s, "STARTTLS", 1) < 0
+            || (io = smtp_resp_read(s, smtp_par.starttls_ms, r)) != SMTP_IO_OK) {
+            smtp_broken(st, s, io == SMTP_IO_MALFORMED ? io : SMTP_IO_BROKEN,
+                        "receiving the STARTTLS response");
+            return -1;
+        }
+        if (r->code / 100 == 2) {
+            if (smtp_tls_start(st, s, ctx) < 0)
+                return -1;
+            return smtp_hello_exchange(st, s, 1, hard, r);
+        }
+        s->features &= ~SMTP_FEAT_STARTTLS;
+        if (level >= SMTP_TLS_ENCRYPT) {
+            strbuf_init(&text, 256, DELIVER_TEXT_MAX);
+            strbuf_printf(&text, "TLS is required, but host %s refused to start TLS: %s", ha,
+                          r->text.data);
+            smtp_hello_fail(st, s, r->dsn, text.data);
+            strbuf_release(&text);
+            *hard = r->code / 100 == 5;
+            return -1;
+        }
+        /* Else on in plain text. */
+    }
+    if (level >= SMTP_TLS_ENCRYPT) {
+        strbuf_init(&text, 256, DELIVER_TEXT_MAX);
+        if (!(s->features & SMTP_FEAT_STARTTLS)) {
+            strbuf_printf(&text, "TLS is required, but was not offered by host %s", ha);
+            smtp_hello_fail(st, s, "4.7.4", text.data);
+        } else {
+            smtp_hello_fail(st, s, "4.7.5", "TLS is required, but our TLS engine is unavailable");
+        }
+        strbuf_release(&text);
+        return -1;
+    }
+    return 0;
+}
+
 int smtp_proto_hello(struct smtp_state *st, struct smtp_session *s, int *hard)
 {
     struct smtp_resp r;
-    char cmd[SMTP_HOST_MAX + 16], ha[SMTP_RELAY_MAX];
+    char ha[SMTP_RELAY_MAX];
     enum smtp_io io;
     int esmtp = 1;
 
     *hard = 0;
     smtp_resp_init(&r);
     smtp_hostaddr(s, ha, sizeof(ha));
+    if (s->is_wrapper) {
+        struct tls_ctx *ctx = smtp_tls_context(&st->tls);
+
+        if (ctx == NULL) {
+            smtp_hello_fail(st, s, "4.7.5", "TLS is required, but our TLS engine is unavailable");
+            goto fail;
+        }
+        if (smtp_tls_start(st, s, ctx) < 0)
+            goto fail;
+    }
     if ((io = smtp_resp_read(s, smtp_par.helo_ms, &r)) != SMTP_IO_OK) {
         smtp_broken(st, s, io, "receiving the initial server greeting");
         goto fail;
@@ -300,36 +432,8 @@ int smtp_proto_hello(struct smtp_state *st, struct smtp_session *s, int *hard)
     }
     if (!smtp_par.lmtp && !var_smtp_always_send_ehlo && strstr(r.text.data, "ESMTP") == NULL)
         esmtp = 0;
-    snprintf(cmd, sizeof(cmd), "%s %s", smtp_par.lmtp ? "LHLO" : esmtp ? "EHLO" : "HELO",
-             smtp_par.helo_name);
-    if (smtp_send(s, cmd, 1) < 0 || (io = smtp_resp_read(s, smtp_par.helo_ms, &r)) != SMTP_IO_OK) {
-        smtp_broken(st, s, io == SMTP_IO_MALFORMED ? io : SMTP_IO_BROKEN,
-                    "performing the EHLO handshake");
+    if (smtp_hello_exchange(st, s, esmtp, hard, &r) < 0 || smtp_starttls(st, s, hard, &r) < 0)
         goto fail;
-    }
-    if (r.code / 100 != 2 && esmtp && !smtp_par.lmtp) {
-        esmtp = 0;
-        snprintf(cmd, sizeof(cmd), "HELO %s", smtp_par.helo_name);
-        if (smtp_send(s, cmd, 1) < 0
-            || (io = smtp_resp_read(s, smtp_par.helo_ms, &r)) != SMTP_IO_OK) {
-            smtp_broken(st, s, io == SMTP_IO_MALFORMED ? io : SMTP_IO_BROKEN,
-                        "performing the HELO handshake");
-            goto fail;
-        }
-    }
-    if (r.code / 100 != 2) {
-        strbuf_reset(&st->last_why);
-        strbuf_printf(&st->last_why, "host %s refused to talk to me: %s (in reply to %s command)",
-                      ha, r.text.data, smtp_par.lmtp ? "LHLO" : esmtp ? "EHLO" : "HELO");
-        snprintf(st->last_dsn, sizeof(st->last_dsn), "%s", r.dsn);
-        snprintf(st->last_relay, sizeof(st->last_relay), "%s", s->relay);
-        *hard = r.code / 100 == 5;
-        goto fail;
-    }
-    if (esmtp)
-        smtp_parse_features(s, &r);
-    else
-        s->features = 0;
     smtp_resp_free(&r);
     return 0;
 
@@ -740,7 +844,8 @@ void smtp_proto_quit(struct smtp_session *s)
     if (s->stream == NULL)
         return;
     stream_set_timeout(s->stream, smtp_par.quit_ms > 0 ? smtp_par.quit_ms : 1);
-    if (smtp_send(s, "QUIT", 1) == 0)
+    /* Under TLS the close_notify still has to go out after QUIT. */
+    if (smtp_send(s, "QUIT", 1) == 0 && !s->tls)
         (void) shutdown(stream_fd(s->stream), SHUT_WR);
     smtp_session_close(s);
 }

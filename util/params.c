@@ -304,9 +304,11 @@ char *var_smtp_tls_CAfile;
 char *var_smtp_tls_CApath;
 char *var_smtp_tls_cert_file;
 char *var_smtp_tls_ciphers;
+char *var_smtp_tls_exclude_ciphers;
 char *var_smtp_tls_key_file;
 long long var_smtp_tls_loglevel;
 char *var_smtp_tls_mandatory_ciphers;
+char *var_smtp_tls_mandatory_exclude_ciphers;
 char *var_smtp_tls_mandatory_protocols;
 int var_smtp_tls_note_starttls_offer;
 char *var_smtp_tls_policy_maps;
@@ -1006,12 +1008,16 @@ const struct param_def param_table[] = {
      "SMTP client certificate file."},
     {"smtp_tls_ciphers", PARAM_STR, "medium", 0, 0, &var_smtp_tls_ciphers,
      "Minimum cipher grade for opportunistic TLS in the SMTP client."},
+    {"smtp_tls_exclude_ciphers", PARAM_STR, "", 0, 0, &var_smtp_tls_exclude_ciphers,
+     "Ciphers the SMTP client never uses, at every TLS security level."},
     {"smtp_tls_key_file", PARAM_STR, "$smtp_tls_cert_file", 0, 0, &var_smtp_tls_key_file,
      "SMTP client private key file."},
     {"smtp_tls_loglevel", PARAM_INT, "0", 0, 4, &var_smtp_tls_loglevel,
      "TLS logging level of the SMTP client."},
     {"smtp_tls_mandatory_ciphers", PARAM_STR, "medium", 0, 0, &var_smtp_tls_mandatory_ciphers,
      "Minimum cipher grade for mandatory TLS in the SMTP client."},
+    {"smtp_tls_mandatory_exclude_ciphers", PARAM_STR, "", 0, 0, &var_smtp_tls_mandatory_exclude_ciphers,
+     "Additional ciphers the SMTP client never uses with mandatory TLS."},
     {"smtp_tls_mandatory_protocols", PARAM_STR, ">=TLSv1.2", 0, 0, &var_smtp_tls_mandatory_protocols,
      "TLS protocols for mandatory TLS in the SMTP client."},
     {"smtp_tls_note_starttls_offer", PARAM_BOOL, "no", 0, 0, &var_smtp_tls_note_starttls_offer,
