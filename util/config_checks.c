@@ -12,6 +12,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "params.h"
 #include "policy_client.h"
 #include "strbuf.h"
+#include "tls.h"
 
 /* Parameters holding lookup tables besides the *_maps and *_checks ones. */
 static const char *const checks_table_params[] = {
@@ -393,6 +395,69 @@ static int checks_cert_pair(struct strbuf *report, const char *cert_param,
     return errors;
 }
 
+static int checks_word_listed(const char *value, const char *const *words)
+{
+    for (; *words; words++)
+        if (strcasecmp(value, *words) == 0)
+            return 1;
+    return 0;
+}
+
+/* TLS levels, protocols and cipher grades the servers and clients would refuse. */
+static int checks_tls_settings(struct strbuf *report)
+{
+    static const char *const server_levels[] = {"", "none", "may", "encrypt", "fingerprint",
+                                                "verify", "secure", "dane", "dane-only", NULL};
+    static const char *const client_levels[] = {"", "none", "may", "dane", "encrypt",
+                                                "dane-only", "verify", "secure", NULL};
+    static const char *const grades[] = {"high", "medium", "low", "export", "null", NULL};
+    static const char *const level_params[] = {"smtpd_tls_security_level",
+                                               "smtp_tls_security_level",
+                                               "lmtp_tls_security_level", NULL};
+    static const char *const protocol_params[] = {"smtpd_tls_protocols",
+                                                  "smtpd_tls_mandatory_protocols",
+                                                  "smtp_tls_protocols",
+                                                  "smtp_tls_mandatory_protocols", NULL};
+    static const char *const grade_params[] = {"smtpd_tls_ciphers", "smtpd_tls_mandatory_ciphers",
+                                               "smtp_tls_ciphers", "smtp_tls_mandatory_ciphers",
+                                               NULL};
+    const char *const *name;
+    struct strbuf why;
+    int errors = 0, minv, maxv;
+
+    strbuf_init(&why, 256, 4096);
+    for (name = level_params; *name; name++) {
+        const char *v = config_lookup(*name);
+
+        if (v && !checks_word_listed(v, name == level_params ? server_levels : client_levels)) {
+            checks_report(report, *name, "unknown TLS security level \"%s\"", v,
+                          name == level_params ? "expected none, may or encrypt"
+                          : "expected none, may, encrypt, verify or secure");
+            errors++;
+        }
+    }
+    for (name = protocol_params; *name; name++) {
+        const char *v = config_lookup(*name);
+
+        strbuf_reset(&why);
+        if (v && tls_protocols_parse(v, &minv, &maxv, &why) < 0) {
+            checks_report(report, *name, "bad value \"%s\"", v, why.data);
+            errors++;
+        }
+    }
+    for (name = grade_params; *name; name++) {
+        const char *v = config_lookup(*name);
+
+        if (v && *v && !checks_word_listed(v, grades)) {
+            checks_report(report, *name, "unknown cipher grade \"%s\"", v,
+                          "expected high, medium, low, export or null");
+            errors++;
+        }
+    }
+    strbuf_release(&why);
+    return errors;
+}
+
 static int checks_certificates(struct strbuf *report)
 {
     X509 *ca = NULL;
@@ -472,5 +537,6 @@ void config_checks_register(void)
     config_add_check(checks_milters);
     config_add_check(checks_master_overrides);
     config_add_check(checks_certificates);
+    config_add_check(checks_tls_settings);
     config_add_check(checks_directories);
 }

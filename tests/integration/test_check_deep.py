@@ -130,6 +130,20 @@ def test_master_cf_overrides_are_checked_like_main_cf(confdir):
     assert where + 'header_checks: unsupported dictionary type "nosuch"' in r.stderr, r.stderr
 
 
+def test_tls_settings_are_checked(confdir):
+    write_main(confdir, "smtpd_tls_security_level = sometimes\n"
+                        "smtp_tls_security_level = verify\n"
+                        "smtp_tls_protocols = >=TLSv1.4\n"
+                        "smtpd_tls_ciphers = strong\n")
+    r = petrel(confdir, "check")
+    assert r.returncode == 1, r.stderr
+    assert 'main.cf:1: parameter smtpd_tls_security_level: unknown TLS security level ' \
+        '"sometimes"' in r.stderr, r.stderr
+    assert "smtp_tls_security_level" not in r.stderr
+    assert 'main.cf:3: parameter smtp_tls_protocols: bad value ">=TLSv1.4"' in r.stderr
+    assert 'main.cf:4: parameter smtpd_tls_ciphers: unknown cipher grade "strong"' in r.stderr
+
+
 def make_cert(directory, name):
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
                     "-subj", "/CN=%s" % name, "-keyout", str(directory / (name + ".key")),
