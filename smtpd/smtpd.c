@@ -108,6 +108,7 @@ static void smtpd_post_init(const struct server_ctx *ctx)
     smtpd_milter_init();
     smtpd_bare_init();
     smtpd_check_init();
+    smtpd_sasl_init();
 }
 
 /*

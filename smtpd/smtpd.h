@@ -44,6 +44,7 @@ enum smtpd_state {
 #define SMTPD_EXT_DSN           (1 << 7)
 #define SMTPD_EXT_SMTPUTF8      (1 << 8)
 #define SMTPD_EXT_CHUNKING      (1 << 9)
+#define SMTPD_EXT_AUTH          (1 << 10)   /* when smtpd_sasl_auth_enable, too */
 
 /* smtpd_forbid_bare_newline, as it applies to this client. */
 enum smtpd_bare_mode {
@@ -57,6 +58,7 @@ enum smtpd_bare_mode {
 #define SMTPD_CMD_SLOTS 24      /* per-command counters (table entries + unknown) */
 
 struct tls_conn;
+struct xsasl_server;
 
 struct smtpd_session {
     struct stream *client;
@@ -122,6 +124,14 @@ struct smtpd_session {
     const char *milter_rcpt;        /* {rcpt_addr} during RCPT */
     const char *milter_rcpt_reply;  /* {rcpt_host}: Petrel's rejection */
     int milter_rcpt_rejected;
+
+    /* SMTP AUTH (smtpd_sasl.c); sasl_username is NULL until AUTH succeeded. */
+    struct xsasl_server *sasl;
+    int sasl_tls;               /* sasl was made with the TLS security options */
+    int sasl_used;              /* an exchange ran on sasl: the next one needs a new handle */
+    char *sasl_method;
+    char *sasl_username;
+    struct strbuf sasl_reply;
 
     struct strbuf buf;          /* scratch for replies */
 };
@@ -206,6 +216,17 @@ void smtpd_milter_message_done(struct smtpd_session *s, const char *failed,
                                const char *at_rest);
 int smtpd_milter_want_content(const struct smtpd_session *s);
 void smtpd_milter_end(struct smtpd_session *s);
+
+/* smtpd_sasl.c */
+/* Once per process (smtpd_sasl_auth_enable): the SASL library and the tables. */
+void smtpd_sasl_init(void);
+/* Whether the session may use AUTH at all (enabled, not stand-alone). */
+int smtpd_sasl_enabled(const struct smtpd_session *s);
+/* The mechanisms to announce in EHLO, or NULL for no AUTH keyword. */
+const char *smtpd_sasl_ehlo_mechanisms(struct smtpd_session *s);
+int smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd);
+/* Forgets the login and the SASL handle (end of session). */
+void smtpd_sasl_session_end(struct smtpd_session *s);
 
 /* smtpd_peer.c */
 void smtpd_peer_init(void);

@@ -1100,8 +1100,8 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
     snprintf(count, sizeof(count), "%d", data_stage ? st->recipient_count : 0);
     snprintf(size, sizeof(size), "%lld", st->message_size);
     {
-        /* The attributes in SMTPD_POLICY_README order. SASL and TLS details do
-         * not exist yet; they are sent as Postfix sends them when it has none. */
+        /* The attributes in SMTPD_POLICY_README order. TLS details do not
+         * exist yet; they are sent as Postfix sends them when it has none. */
         const struct policy_attr attrs[] = {
             {"request", "smtpd_access_policy"},
             {"protocol_state", e->where},
@@ -1116,9 +1116,9 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
             {"reverse_client_name", st->reverse_client_name ? st->reverse_client_name
                                                             : st->client_name},
             {"instance", check_policy_instance(e)},
-            {"sasl_method", ""},
-            {"sasl_username", st->sasl_username},
-            {"sasl_sender", ""},
+            {"sasl_method", st->sasl_method ? st->sasl_method : ""},
+            {"sasl_username", st->sasl_username ? st->sasl_username : ""},
+            {"sasl_sender", st->sasl_sender ? st->sasl_sender : ""},
             {"size", size},
             {"ccert_subject", ""},
             {"ccert_issuer", ""},

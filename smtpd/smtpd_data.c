@@ -55,12 +55,29 @@ static void smtpd_date(char *buf, size_t size)
         snprintf(buf, size, "Thu, 01 Jan 1970 00:00:00 +0000 (UTC)");
 }
 
+/* "(Authenticated sender: NAME)" with NAME made safe inside a comment:
+ * parentheses, backslashes and control characters would end or break it. */
+static void smtpd_auth_comment(struct strbuf *h, const char *name)
+{
+    const char *p;
+
+    (void) strbuf_puts(h, "\t(Authenticated sender: ");
+    for (p = name; *p && p - name < 256; p++) {
+        unsigned char c = (unsigned char) *p;
+
+        (void) strbuf_putc(h, c < 0x20 || c == 0x7f || c == '(' || c == ')' || c == '\\'
+                           ? '?' : c);
+    }
+    (void) strbuf_puts(h, ")\n");
+}
+
 /* PREPEND lines from the restrictions, then our Received: header. */
 static void smtpd_data_headers(struct smtpd_session *s)
 {
     struct strbuf h, rcpt;
     char date[64];
     const char *qid = smtpd_sink_queue_id(s);
+    int esmtp;
 
     strbuf_init(&h, 512, 64 * 1024);
     strbuf_init(&rcpt, 64, 2 * ADDRESS_MAX_PATH);
@@ -73,12 +90,17 @@ static void smtpd_data_headers(struct smtpd_session *s)
     (void) strbuf_printf(&h, "Received: from %s (%s [%s%s])\n",
                          s->helo_name ? s->helo_name : s->name, s->name,
                          strchr(s->addr, ':') ? "IPv6:" : "", s->addr);
+    if (var_smtpd_sasl_authenticated_header && s->sasl_username)
+        smtpd_auth_comment(&h, s->sasl_username);
+    /* RFC 3848: ESMTPS, ESMTPA, ESMTPSA (defined for ESMTP only). */
+    esmtp = strcmp(s->protocol, "ESMTP") == 0;
     if (s->standalone)
         (void) strbuf_printf(&h, "\tby %s (%s, from userid %ld) with %s",
                              var_myhostname, var_mail_name, (long) getuid(), s->protocol);
     else
-        (void) strbuf_printf(&h, "\tby %s (%s) with %s", var_myhostname, var_mail_name,
-                             s->protocol);
+        (void) strbuf_printf(&h, "\tby %s (%s) with %s%s%s", var_myhostname, var_mail_name,
+                             s->protocol, esmtp && s->tls ? "S" : "",
+                             esmtp && s->sasl_username ? "A" : "");
     if (qid && *qid)
         (void) strbuf_printf(&h, " id %s", qid);
     if (s->rcpt_count == 1 && s->first_rcpt) {

@@ -105,6 +105,10 @@ static const char *smtpd_milter_macro(void *ctx, const char *name)
         return s->milter_rcpt;
     if (strcmp(name, "{auth_authen}") == 0)
         return s->check.sasl_username;
+    if (strcmp(name, "{auth_type}") == 0)
+        return s->check.sasl_method;
+    if (strcmp(name, "{auth_author}") == 0)
+        return s->check.sasl_sender;
     /* No TLS in this server yet: {tls_version}, {cipher} ... are not sent
      * rather than sent empty. */
     return NULL;
