@@ -10,7 +10,6 @@
  * line without the smtpd_sasl_response_limit and smtpd_timeout bounds; log a
  * response; or let an exchange that failed leave a login behind.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,8 +22,6 @@
 #include "smtpd.h"
 #include "stream.h"
 #include "xsasl.h"
-
-#define SMTPD_SASL_MECH_MAX 64          /* longer mechanism names exist nowhere */
 
 static struct match_list *smtpd_sasl_exceptions;
 static int smtpd_sasl_ready;            /* the library is initialized */
@@ -167,49 +164,13 @@ static void smtpd_sasl_failed(struct smtpd_session *s, const char *mech, const c
              reason && *reason ? reason : "(reason unavailable)", user ? user : "(unavailable)");
 }
 
-/* Splits "MECH [initial-response]"; 0, or -1 for a syntax error. */
-static int smtpd_auth_args(const struct smtp_cmd *cmd, char *mech, char **init)
-{
-    const char *p = cmd->arg, *end = cmd->arg + cmd->arg_len, *w;
-    size_t n, i;
-
-    *init = NULL;
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    for (w = p; p < end && *p != ' ' && *p != '\t'; p++)
-        ;
-    n = (size_t) (p - w);
-    if (n == 0 || n > SMTPD_SASL_MECH_MAX)
-        return -1;
-    for (i = 0; i < n; i++) {
-        unsigned char c = (unsigned char) w[i];
-
-        if (!(isalnum(c) || c == '-' || c == '_'))
-            return -1;
-        mech[i] = (char) toupper(c);
-    }
-    mech[n] = '\0';
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    if (p == end)
-        return 0;
-    for (w = p; p < end && *p != ' ' && *p != '\t'; p++)
-        ;
-    n = (size_t) (p - w);
-    while (p < end && (*p == ' ' || *p == '\t'))
-        p++;
-    if (p != end || memchr(w, '\0', n) != NULL)
-        return -1;
-    *init = xstrndup(w, n);
-    return 0;
-}
-
 int smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd)
 {
-    char mech[SMTPD_SASL_MECH_MAX + 1], *init = NULL, *resp = NULL;
+    char mech[SMTP_CMD_MECH_MAX + 1], *resp = NULL;
+    struct strbuf init;
     enum xsasl_status st;
     const char *user;
-    int r;
+    int have_init;
 
     if (var_smtpd_helo_required && s->helo_name == NULL) {
         smtpd_reply(s, "503 5.5.1 Error: send HELO/EHLO first");
@@ -232,18 +193,20 @@ int smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd)
         smtpd_reply(s, "503 5.5.1 Error: already authenticated");
         return -1;
     }
-    if (smtpd_auth_args(cmd, mech, &init) < 0) {
+    strbuf_init(&init, 64, XSASL_TEXT_MAX);
+    if (smtp_cmd_parse_auth(cmd->arg, cmd->arg_len, mech, &init, &have_init) < 0) {
+        strbuf_release(&init);
         smtpd_reply(s, "501 5.5.4 Syntax: AUTH mechanism");
         return -1;
     }
     if (smtpd_sasl_activate(s) < 0) {
-        xfree(&init);
+        strbuf_release(&init);
         smtpd_reply(s, "454 4.7.0 Temporary authentication failure: "
                     "server initialization failed");
         return -1;
     }
     if (!xsasl_server_offers(s->sasl, mech)) {
-        xfree(&init);
+        strbuf_release(&init);
         smtpd_sasl_failed(s, mech, "no mechanism available");
         smtpd_reply(s, "504 5.5.4 Unrecognized authentication type");
         return -1;
@@ -251,11 +214,11 @@ int smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd)
     s->sasl_used = 1;
     if (s->sasl_reply.cap == 0)
         strbuf_init(&s->sasl_reply, 256, XSASL_TEXT_MAX + 1);
-    st = xsasl_server_first(s->sasl, mech, init, &s->sasl_reply);
-    xfree(&init);
+    st = xsasl_server_first(s->sasl, mech, have_init ? init.data : NULL, &s->sasl_reply);
+    strbuf_release(&init);
     while (st == XSASL_MORE) {
         smtpd_reply(s, "334 %s", s->sasl_reply.data);
-        if ((r = smtpd_sasl_read(s, &resp)) <= 0)
+        if (smtpd_sasl_read(s, &resp) <= 0)
             return -1;
         if (strcmp(resp, "*") == 0) {
             free(resp);
