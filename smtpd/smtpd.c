@@ -10,7 +10,8 @@
  *	hands it accepted connections; each worker serves max_use sessions. The
  *	session (smtpd_session.c) speaks RFC 5321 with PIPELINING, SIZE,
  *	8BITMIME, BINARYMIME, CHUNKING, DSN, SMTPUTF8, ENHANCEDSTATUSCODES and
- *	ETRN, applies the restrictions of smtpd_check.h at each stage, and hands
+ *	ETRN (and AUTH with Cyrus SASL, smtpd_sasl.c), applies the
+ *	restrictions of smtpd_check.h at each stage, and hands
  *	each message to cleanup, which answers only after the queue file is
  *	durable.
  *
@@ -35,6 +36,8 @@
  *	smtpd_forbid_bare_newline, smtpd_forbid_bare_newline_exclusions,
  *	smtpd_forbid_unauth_pipelining, smtpd_peername_lookup,
  *	smtpd_client_port_logging, cleanup_service_name, queue_service_name,
+ *	the smtpd_sasl_* parameters with cyrus_sasl_config_path,
+ *	smtpd_tls_auth_only and broken_sasl_auth_clients (smtpd_sasl.c),
  *	and the restriction lists read by smtpd_check.c.
  *
  * DIAGNOSTICS

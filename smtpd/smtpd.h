@@ -3,7 +3,7 @@
  * and the entry points of each part (smtpd_session.c runs the command loop,
  * smtpd_cmds.c holds the commands, smtpd_data.c reads DATA and BDAT content,
  * smtpd_sink.c hands messages to cleanup or, stand-alone, to petrel-drop,
- * smtpd_peer.c finds out who the client is).
+ * smtpd_peer.c finds out who the client is, smtpd_sasl.c does SMTP AUTH).
  * Private to smtpd/; nothing here is an interface of other programs.
  */
 #ifndef PETREL_SMTPD_H
