@@ -335,6 +335,68 @@ def test_bad_smtpd_sasl_type_is_fatal(petrel_instance):
                                     r"implementation \"dovecot\""), petrel_instance.log()
 
 
+def login_maps(inst):
+    path = os.path.join(inst.base, "login_maps")
+    with open(path, "w") as f:
+        f.write("alice@sasl.test alice\nshared@sasl.test alice, BOB\n@team.test bob\n")
+    os.chmod(path, 0o644)
+    return "texthash:" + path
+
+
+@pytest.mark.parametrize("restriction, cases", [
+    ("reject_sender_login_mismatch", [
+        (None, "alice@sasl.test", "553 5.7.1 <alice@sasl.test>: Sender address rejected: "
+                                  "not logged in"),
+        (None, "nobody@sasl.test", None),
+        (None, "", None),
+        ("alice", "alice@sasl.test", None),
+        ("alice", "shared@sasl.test", None),
+        ("bob", "shared@sasl.test", None),
+        ("bob", "x+tag@team.test", None),
+        ("bob", "alice@sasl.test", "553 5.7.1 <alice@sasl.test>: Sender address rejected: "
+                                   "not owned by user bob"),
+        ("bob", "nobody@sasl.test", "553 5.7.1 <nobody@sasl.test>: Sender address rejected: "
+                                    "not owned by user bob"),
+        ("bob", "", None),
+    ]),
+    ("reject_known_sender_login_mismatch", [
+        ("bob", "nobody@sasl.test", None),
+        ("bob", "alice@sasl.test", "553 5.7.1 <alice@sasl.test>: Sender address rejected: "
+                                   "not owned by user bob"),
+        (None, "alice@sasl.test", "553 5.7.1 <alice@sasl.test>: Sender address rejected: "
+                                  "not logged in"),
+    ]),
+    ("reject_authenticated_sender_login_mismatch", [
+        (None, "alice@sasl.test", None),
+        ("bob", "alice@sasl.test", "553 5.7.1 <alice@sasl.test>: Sender address rejected: "
+                                   "not owned by user bob"),
+    ]),
+    ("reject_unauthenticated_sender_login_mismatch", [
+        (None, "alice@sasl.test", "553 5.7.1 <alice@sasl.test>: Sender address rejected: "
+                                  "not logged in"),
+        ("bob", "alice@sasl.test", None),
+    ]),
+])
+def test_sender_login_mismatch(petrel_instance, restriction, cases):
+    main = sasl_main(petrel_instance, smtpd_delay_reject="no",
+                     smtpd_sender_restrictions=restriction)
+    main["smtpd_sender_login_maps"] = login_maps(petrel_instance)
+    petrel_instance.start_smtpd(main=main)
+    for user, sender, reply in cases:
+        c = greet(petrel_instance.smtp_port)
+        ehlo(c)
+        if user:
+            assert c.cmd("AUTH PLAIN " + b64("\0%s\0%s" % (user, USERS[user])))[0] == 235
+        code, lines = c.cmd("MAIL FROM:<%s>" % sender)
+        if reply is None:
+            assert code == 250, (user, sender, code, lines)
+        else:
+            assert "%d %s" % (code, lines[0]) == reply, (user, sender)
+        c.close()
+    if any(r for _u, _s, r in cases):
+        assert petrel_instance.wait_log(r"NOQUEUE: reject: MAIL from \S+: 553 5\.7\.1 ")
+
+
 # --- the client: smtp -> second instance's smtpd with SASL -------------------------
 
 def start_receiver(base, **extra):
