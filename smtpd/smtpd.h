@@ -225,7 +225,8 @@ int smtpd_sasl_enabled(const struct smtpd_session *s);
 /* The mechanisms to announce in EHLO, or NULL for no AUTH keyword. */
 const char *smtpd_sasl_ehlo_mechanisms(struct smtpd_session *s);
 int smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd);
-/* Forgets the login and the SASL handle (end of session). */
+/* Forgets the login and the SASL handle: at the end of the session, and
+ * after STARTTLS (RFC 3207 section 4.2: the client must authenticate again). */
 void smtpd_sasl_session_end(struct smtpd_session *s);
 
 /* smtpd_peer.c */

@@ -62,19 +62,24 @@ static int xsasl_log(void *context, int level, const char *message)
     (void) context;
     switch (level) {
     case SASL_LOG_ERR:
-    case SASL_LOG_FAIL:
+    case SASL_LOG_WARN:
         msg_warn("SASL authentication problem: %s", message);
         break;
-    case SASL_LOG_WARN:
-        msg_warn("SASL authentication info: %s", message);
+    case SASL_LOG_FAIL:
+        msg_warn("SASL authentication failure: %s", message);
         break;
     case SASL_LOG_NOTE:
         if (msg_verbose)
             msg_info("SASL authentication info: %s", message);
         break;
-    default:
+    case SASL_LOG_DEBUG:
+    case SASL_LOG_TRACE:
         if (msg_verbose > 1)
-            msg_info("SASL authentication info: %s", message);
+            msg_info("SASL authentication %s: %s", level == SASL_LOG_DEBUG ? "debug" : "trace",
+                     message);
+        break;
+    default:
+        /* SASL_LOG_PASS carries passwords: never logged. */
         break;
     }
     return SASL_OK;
