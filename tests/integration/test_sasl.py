@@ -22,6 +22,7 @@ from petrel_instance import PetrelInstance, connect, free_port, wait_for
 from test_smtpd import Client, greet, ehlo, queue_files, qdump
 from test_policy import PolicyServer
 from test_milter import Filter, HAVE_MILTER
+from test_smtp_client import Sink
 
 SASLPASSWD2 = shutil.which("saslpasswd2") or "/usr/sbin/saslpasswd2"
 pytestmark = pytest.mark.skipif(not os.path.exists(SASLPASSWD2),
@@ -500,3 +501,100 @@ def test_client_without_password_entry_sends_unauthenticated(petrel_instance, re
     assert m, petrel_instance.log()
     assert rcv.wait_log(r"disconnect from \S+ ehlo=1 mail=1 rcpt=0/1"), rcv.log()
     assert "auth=" not in rcv.log()
+
+
+# --- LMTP: the same client under its lmtp_sasl_* names ------------------------------
+
+class AuthSink(Sink):
+    """The test_smtp_client Sink (here speaking LMTP) with AUTH PLAIN: checks the
+    credentials against users and records them per session."""
+
+    def __init__(self, users, **kw):
+        kw.setdefault("ext", ("PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME", "AUTH PLAIN"))
+        super().__init__(**kw)
+        self.users = users
+
+    def _dialogue(self, conn, f, session):
+        sink = self
+
+        class Reader:
+            def readline(self, limit):
+                while True:
+                    line = f.readline(limit)
+                    if line[:5].upper() != b"AUTH ":
+                        return line
+                    sink._auth(conn, f, session, line[:-2].decode().split(" "))
+
+        super()._dialogue(conn, Reader(), session)
+
+    def _auth(self, conn, f, session, words):
+        if len(words) == 2:
+            conn.sendall(b"334 \r\n")
+            words.append(f.readline(4096)[:-2].decode())
+        try:
+            _authz, user, password = base64.b64decode(words[2]).decode().split("\0")
+        except ValueError:
+            conn.sendall(b"501 5.5.2 Cannot decode response\r\n")
+            return
+        session["auth"] = (words[1].upper(), user)
+        if self.users.get(user) == password:
+            conn.sendall(b"235 2.7.0 Authentication successful\r\n")
+        else:
+            conn.sendall(b"535 5.7.8 Error: authentication failed: authentication failure\r\n")
+
+
+def start_lmtp_sender(inst, sink, passwd):
+    path = os.path.join(inst.base, "lmtp_passwd")
+    with open(path, "w") as f:
+        f.write(passwd)
+    tpath = os.path.join(inst.base, "transport")
+    with open(tpath, "w") as f:
+        f.write("store.test lmtp:inet:127.0.0.1:%d\n" % sink.port)
+    inst.write_main_cf({
+        "myhostname": "client.sasl.test", "mydomain": "sasl.test", "myorigin": "sasl.test",
+        "mydestination": "localhost", "mynetworks": "127.0.0.0/8",
+        "transport_maps": "texthash:" + tpath,
+        "lmtp_sasl_auth_enable": "yes", "lmtp_sasl_password_maps": "texthash:" + path,
+        "lmtp_sasl_security_options": "noanonymous",
+        # The smtp_ names do not apply to LMTP.
+        "smtp_sasl_auth_enable": "no", "smtp_sasl_security_options": "noplaintext",
+        "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+        "queue_run_delay": "1s", "bounce_queue_lifetime": "0"})
+    port = free_port()
+    inst.write_master_cf(
+        "127.0.0.1:%d inet n - n - - smtpd\n" % port
+        + "cleanup unix n - n - 0 cleanup\n"
+        "qmgr unix n - n 300 1 qmgr\n"
+        "lmtp unix - - n - - lmtp\n"
+        "bounce unix - - n - 0 bounce\n")
+    inst.start()
+    inst.smtp_port = port
+
+
+def test_lmtp_client_authenticates(petrel_instance):
+    sink = AuthSink({"carol": "lmtp pass"}, lmtp=True, name="store.test")
+    try:
+        start_lmtp_sender(petrel_instance, sink, "127.0.0.1 carol:lmtp pass\n")
+        submit(petrel_instance, "r@store.test")
+        assert petrel_instance.wait_log(r"to=<r@store\.test>,[^\n]* status=sent", timeout=20), \
+            petrel_instance.log()
+        assert sink.wait_messages(1)
+        assert sink.sessions[0]["helo"].startswith("LHLO ")
+        assert sink.sessions[0]["auth"] == ("PLAIN", "carol")
+    finally:
+        sink.close()
+
+
+def test_lmtp_client_wrong_password_defers(petrel_instance):
+    sink = AuthSink({"carol": "lmtp pass"}, lmtp=True, name="store.test")
+    try:
+        start_lmtp_sender(petrel_instance, sink, "127.0.0.1 carol:guess\n")
+        submit(petrel_instance, "r@store.test")
+        m = petrel_instance.wait_log(r"to=<r@store\.test>,[^\n]* dsn=4\.7\.8, status=deferred "
+                                     r"\(SASL authentication failed; server \S+ said: 535 [^\n]*",
+                                     timeout=20)
+        assert m, petrel_instance.log()
+        assert sink.messages() == []
+    finally:
+        sink.close()
+
