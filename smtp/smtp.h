@@ -151,6 +151,8 @@ int smtp_sasl_enabled(void);
  * them), 0 when none are listed, -1 when the table lookup failed. */
 int smtp_sasl_lookup(const struct smtp_state *st, const struct smtp_session *s, char **user,
                      char **pass);
+/* smtp_sasl_auth_soft_bounce (lmtp_): whether a server's 5xx to AUTH defers. */
+int smtp_sasl_soft_bounce(void);
 /* The offered mechanisms that smtp_sasl_mechanism_filter lets through. */
 void smtp_sasl_filter(const char *offered, struct strbuf *out);
 struct xsasl_client *smtp_sasl_client(const struct smtp_session *s, const char *user,

@@ -284,7 +284,8 @@ static int smtp_send(struct smtp_session *s, const char *cmd, int flush)
 }
 
 /* A SASL failure for every pending recipient: a soft error, so that the mail
- * waits (Postfix smtp_sasl_auth_soft_bounce) while the password is fixed. */
+ * waits while the password is fixed (a server's 5xx is made 4xx here; the
+ * caller undoes that when smtp_sasl_auth_soft_bounce = no). */
 static int smtp_sasl_fail(struct smtp_state *st, struct smtp_session *s, const char *dsn,
                           const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
@@ -306,9 +307,10 @@ static int smtp_sasl_fail(struct smtp_state *st, struct smtp_session *s, const c
 /*
  * RFC 4954 AUTH after EHLO, when the server offers it and the password table
  * lists this server; without credentials the mail goes unauthenticated, as
- * Postfix does. 0, or -1 with last_why set (the session is then closed).
+ * Postfix does. 0, or -1 with last_why set (the session is then closed; *hard
+ * when a 5xx must bounce).
  */
-static int smtp_sasl_login(struct smtp_state *st, struct smtp_session *s)
+static int smtp_sasl_login(struct smtp_state *st, struct smtp_session *s, int *hard)
 {
     struct strbuf mechs, out, cmd;
     struct smtp_resp r;
@@ -405,6 +407,10 @@ static int smtp_sasl_login(struct smtp_state *st, struct smtp_session *s)
     if (r.code / 100 != 2) {
         smtp_sasl_fail(st, s, r.dsn, "SASL authentication failed; server %s said: %s", ha,
                        r.text.data);
+        if (r.code / 100 == 5 && !smtp_sasl_soft_bounce()) {
+            st->last_dsn[0] = '5';
+            *hard = 1;
+        }
         goto done;
     }
     ret = 0;
@@ -484,7 +490,7 @@ int smtp_proto_hello(struct smtp_state *st, struct smtp_session *s, int *hard)
         s->features = 0;
     smtp_resp_free(&r);
     if (smtp_sasl_enabled() && (s->features & SMTP_FEAT_AUTH))
-        return smtp_sasl_login(st, s);
+        return smtp_sasl_login(st, s, hard);
     return 0;
 
 fail:

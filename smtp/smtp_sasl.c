@@ -25,6 +25,12 @@ static struct dict_list *smtp_sasl_passwd;
 static const char *smtp_sasl_filter_list;
 static const char *smtp_sasl_security;
 static const char *smtp_sasl_prefix;   /* "smtp" or "lmtp", for parameter names */
+static int smtp_sasl_soft;
+
+int smtp_sasl_soft_bounce(void)
+{
+    return smtp_sasl_soft;
+}
 
 int smtp_sasl_enabled(void)
 {
@@ -45,6 +51,8 @@ void smtp_sasl_init(void)
         : var_smtp_sasl_mechanism_filter;
     smtp_sasl_security = smtp_par.lmtp ? var_lmtp_sasl_security_options
         : var_smtp_sasl_security_options;
+    smtp_sasl_soft = smtp_par.lmtp ? var_lmtp_sasl_auth_soft_bounce
+        : var_smtp_sasl_auth_soft_bounce;
     if (!enable)
         return;
     if (strcmp(var_smtp_sasl_type, "cyrus") != 0)

@@ -150,6 +150,7 @@ char *var_local_command_shell;
 char *var_lmtp_sasl_mechanism_filter;
 char *var_lmtp_sasl_security_options;
 char *var_lmtp_sasl_tls_security_options;
+int var_lmtp_sasl_auth_soft_bounce;
 long long var_local_destination_concurrency_limit;
 long long var_local_destination_recipient_limit;
 char *var_local_header_rewrite_clients;
@@ -301,6 +302,7 @@ char *var_smtp_sasl_password_maps;
 char *var_smtp_sasl_security_options;
 char *var_smtp_sasl_tls_security_options;
 char *var_smtp_sasl_type;
+int var_smtp_sasl_auth_soft_bounce;
 int var_smtp_send_xforward_command;
 int var_smtp_skip_5xx_greeting;
 long long var_smtp_starttls_timeout;
@@ -687,6 +689,8 @@ const struct param_def param_table[] = {
      "LMTP client timeout for the reply to RSET."},
     {"lmtp_sasl_auth_enable", PARAM_BOOL, "no", 0, 0, &var_lmtp_sasl_auth_enable,
      "Enable SASL authentication in the LMTP client."},
+    {"lmtp_sasl_auth_soft_bounce", PARAM_BOOL, "yes", 0, 0, &var_lmtp_sasl_auth_soft_bounce,
+     "The LMTP client's smtp_sasl_auth_soft_bounce."},
     {"lmtp_sasl_mechanism_filter", PARAM_STR, "", 0, 0, &var_lmtp_sasl_mechanism_filter,
      "SASL mechanisms the LMTP client may use."},
     {"lmtp_sasl_password_maps", PARAM_STR, "", 0, 0, &var_lmtp_sasl_password_maps,
@@ -995,6 +999,8 @@ const struct param_def param_table[] = {
      "SMTP client timeout for the reply to RSET."},
     {"smtp_sasl_auth_enable", PARAM_BOOL, "no", 0, 0, &var_smtp_sasl_auth_enable,
      "Enable SASL authentication in the SMTP client."},
+    {"smtp_sasl_auth_soft_bounce", PARAM_BOOL, "yes", 0, 0, &var_smtp_sasl_auth_soft_bounce,
+     "Defer, not bounce, mail when a server answers SASL authentication with 5xx."},
     {"smtp_sasl_mechanism_filter", PARAM_STR, "", 0, 0, &var_smtp_sasl_mechanism_filter,
      "SASL mechanisms the SMTP client may use."},
     {"smtp_sasl_password_maps", PARAM_STR, "", 0, 0, &var_smtp_sasl_password_maps,

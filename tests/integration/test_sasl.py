@@ -491,6 +491,18 @@ def test_client_wrong_password_defers(petrel_instance, receiver):
     assert rcv.wait_log(r"warning: \S+\[127\.0\.0\.1\]: SASL CRAM-MD5 authentication failed")
 
 
+def test_client_wrong_password_bounces_without_soft_bounce(petrel_instance, receiver):
+    rcv = receiver()
+    start_sender(petrel_instance, rcv.smtp_port,
+                 "[127.0.0.1]:%d alice:not-the-password\n" % rcv.smtp_port,
+                 smtp_sasl_auth_soft_bounce="no")
+    submit(petrel_instance)
+    m = petrel_instance.wait_log(r"to=<far@elsewhere\.example>,[^\n]* dsn=5\.7\.8, "
+                                 r"status=bounced \(SASL authentication failed; server "
+                                 r"\S+\[127\.0\.0\.1\] said: 535 ", timeout=20)
+    assert m, petrel_instance.log()
+
+
 def test_client_without_password_entry_sends_unauthenticated(petrel_instance, receiver):
     rcv = receiver()
     start_sender(petrel_instance, rcv.smtp_port, "other.example alice:x\n")
