@@ -258,10 +258,16 @@ static void smtp_parse_features(struct smtp_session *s, const struct smtp_resp *
                 /* "AUTH mechs" or the old "AUTH=mechs"; several lines add up. */
                 size_t have = strlen(s->sasl_mechs);
 
+                char *m;
+
                 s->features |= SMTP_FEAT_AUTH;
                 if (kw < eol)
                     snprintf(s->sasl_mechs + have, sizeof(s->sasl_mechs) - have, "%s%.*s",
                              have ? " " : "", (int) (eol - kw - 1), kw + 1);
+                /* The list may reach the log: no control characters. */
+                for (m = s->sasl_mechs + have; *m; m++)
+                    if ((unsigned char) *m < ' ' || *m == 0x7f)
+                        *m = ' ';
             } else if (strcmp(word, "SIZE") == 0) {
                 s->features |= SMTP_FEAT_SIZE;
                 if (kw < eol && *kw == ' ')
@@ -318,7 +324,7 @@ static int smtp_sasl_login(struct smtp_state *st, struct smtp_session *s, int *h
     char *user = NULL, *pass = NULL, ha[SMTP_RELAY_MAX];
     const char *mech = NULL;
     enum xsasl_status xs;
-    enum smtp_io io;
+    enum smtp_io io = SMTP_IO_BROKEN;
     int found, steps = 0, ret = -1, deferred_initial = 0;
 
     smtp_hostaddr(s, ha, sizeof(ha));
@@ -366,7 +372,8 @@ static int smtp_sasl_login(struct smtp_state *st, struct smtp_session *s, int *h
     for (;;) {
         if (smtp_send(s, cmd.data, 1) < 0
             || (io = smtp_resp_read(s, smtp_par.helo_ms, &r)) != SMTP_IO_OK) {
-            smtp_broken(st, s, SMTP_IO_BROKEN, "performing the AUTH handshake");
+            smtp_broken(st, s, io == SMTP_IO_MALFORMED ? io : SMTP_IO_BROKEN,
+                        "performing the AUTH handshake");
             goto done;
         }
         if (r.code != 334)
