@@ -131,6 +131,7 @@ struct smtpd_session {
     int sasl_used;              /* an exchange ran on sasl: the next one needs a new handle */
     char *sasl_method;
     char *sasl_username;
+    char *sasl_sender;          /* this transaction's MAIL FROM AUTH=, as xtext (Postfix) */
     struct strbuf sasl_reply;
 
     struct strbuf buf;          /* scratch for replies */

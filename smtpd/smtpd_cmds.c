@@ -227,15 +227,24 @@ static int smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *cmd)
         return -1;
     }
     /* AUTH=: kept only for a client that authenticated (RFC 4954 section 5:
-     * a server may ignore the parameter of anyone else); <> means no one. */
-    s->check.sasl_sender = s->sasl_username && s->mail.have_auth && s->mail.auth.len > 0
-        ? s->mail.auth.data : NULL;
+     * a server may ignore the parameter of anyone else); <> means no one. As
+     * in Postfix, the policy service, milters and the log see it as xtext. */
+    xfree(&s->sasl_sender);
+    if (s->sasl_username && s->mail.have_auth && s->mail.auth.len > 0) {
+        struct strbuf x;
+
+        strbuf_init(&x, 64, 3 * SMTP_CMD_AUTH_MAX);
+        smtp_xtext_encode(s->mail.auth.data, &x);
+        s->sasl_sender = strbuf_steal(&x);
+    }
+    s->check.sasl_sender = s->sasl_sender;
     s->have_mail = 1;                   /* the restrictions see the sender */
     s->check.message_size = s->mail.size > 0 ? s->mail.size : 0;    /* SIZE=, until DATA */
     if (smtpd_session_check(s, SMTPD_CHECK_MAIL) != 0 || smtpd_milter_mail(s, cmd) != 0) {
         smtpd_milter_abort(s);
         s->have_mail = 0;
         s->check.sasl_sender = NULL;
+        xfree(&s->sasl_sender);
         return -1;
     }
     return 0;

@@ -109,6 +109,7 @@ void smtpd_sasl_session_end(struct smtpd_session *s)
     xsasl_server_free(&s->sasl);
     xfree(&s->sasl_method);
     xfree(&s->sasl_username);
+    xfree(&s->sasl_sender);
     s->check.sasl_method = s->check.sasl_username = s->check.sasl_sender = NULL;
     strbuf_release(&s->sasl_reply);
 }

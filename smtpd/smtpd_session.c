@@ -178,6 +178,7 @@ void smtpd_transaction_reset(struct smtpd_session *s)
     s->bdat_started = s->bdat_failed = s->bdat_too_big = 0;
     s->check.sender = NULL;
     s->check.sasl_sender = NULL;
+    xfree(&s->sasl_sender);
     s->check.recipient = NULL;
     s->check.queue_id = NULL;
     s->check.message_size = 0;

@@ -63,7 +63,7 @@ static int smtpd_sink_flags(const struct smtpd_session *s)
 }
 
 /* "QUEUEID: client=host[addr]" and, after AUTH, Postfix's sasl_ fields. The
- * AUTH= sender came from the client (decoded xtext): unprintable bytes show as '?'. */
+ * AUTH= sender is xtext, printable by construction; the check is a safety net. */
 static void smtpd_sink_log_client(struct smtpd_session *s, const char *queue_id)
 {
     struct strbuf sender;
