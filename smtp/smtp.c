@@ -446,6 +446,7 @@ static void smtp_post_init(const struct server_ctx *ctx)
     strbuf_release(&err);
     smtp_addr_init();
     smtp_tls_init();
+    smtp_sasl_init();
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = smtp_cache_alarm;
     sigemptyset(&sa.sa_mask);

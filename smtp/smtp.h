@@ -8,6 +8,7 @@
  * smtp_proto.c  the conversation: greeting, EHLO/LHLO, MAIL/RCPT/DATA, QUIT
  * smtp_body.c   content out: CRLF, dot-stuffing, line limits, 8bit -> QP
  * smtp_tls.c    TLS policy per destination, handshakes, certificate checks
+ * smtp_sasl.c   SMTP AUTH settings, credentials and the SASL client handle
  *
  * Nothing here writes queue state (qmgr does); every read from a server has a
  * per-stage timeout, every reply is bounded in line length and line count.
@@ -87,6 +88,8 @@ int smtp_connect(const struct smtp_addr *a, int timeout_ms, struct strbuf *why);
 #define SMTP_FEAT_CHUNKING      (1u << 7)
 #define SMTP_FEAT_BINARYMIME    (1u << 8)
 #define SMTP_FEAT_STARTTLS      (1u << 9)
+#define SMTP_FEAT_AUTH          (1u << 10)
+#define SMTP_SASL_MECHS_MAX     1024    /* the AUTH mechanisms a server lists */
 
 struct stream;
 
@@ -100,6 +103,7 @@ struct smtp_session {
     char dest[3328];                    /* transport, nexthop, TLS policy (cache key) */
     unsigned features;
     long long size_limit;               /* SIZE announced, 0 when none */
+    char sasl_mechs[SMTP_SASL_MECHS_MAX];   /* AUTH mechanisms announced */
     time_t opened;
     int reused;                         /* transactions before this one */
     int is_unix;                        /* a unix-domain socket (no SNI) */
@@ -181,6 +185,21 @@ struct tls_ctx *smtp_tls_context(const struct smtp_tls_policy *p);
 int smtp_tls_start(struct smtp_state *st, struct smtp_session *s, struct tls_ctx *ctx);
 /* Whether a failed opportunistic TLS attempt may be retried in plain text. */
 int smtp_tls_plain_retry_ok(const struct smtp_state *st, const struct smtp_session *s);
+/* smtp_sasl.c */
+struct xsasl_client;
+void smtp_sasl_init(void);
+/* Whether this client authenticates (smtp_sasl_auth_enable or lmtp_sasl_auth_enable). */
+int smtp_sasl_enabled(void);
+/* The credentials for this server: 1 with *user and *pass (the caller frees
+ * them), 0 when none are listed, -1 when the table lookup failed. */
+int smtp_sasl_lookup(const struct smtp_state *st, const struct smtp_session *s, char **user,
+                     char **pass);
+/* smtp_sasl_auth_soft_bounce (lmtp_): whether a server's 5xx to AUTH defers. */
+int smtp_sasl_soft_bounce(void);
+/* The offered mechanisms that smtp_sasl_mechanism_filter lets through. */
+void smtp_sasl_filter(const char *offered, struct strbuf *out);
+struct xsasl_client *smtp_sasl_client(const struct smtp_session *s, const char *user,
+                                      const char *pass, struct strbuf *err);
 
 /* smtp_body.c: writes the message content as DATA content: CRLF line ends,
  * dot-stuffed, lines cut at smtp_line_length_limit, and with downgrade set,

@@ -31,6 +31,7 @@
  * or the reason the session broke.
  */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,12 @@
 
 #include "address.h"
 #include "msg.h"
+#include "mymalloc.h"
 #include "params.h"
 #include "smtp.h"
 #include "smtp_cmd.h"
 #include "stream.h"
+#include "xsasl.h"
 
 struct smtp_resp {
     int code;
@@ -237,6 +240,7 @@ static void smtp_parse_features(struct smtp_session *s, const struct smtp_resp *
 
     s->features = SMTP_FEAT_ESMTP;
     s->size_limit = 0;
+    s->sasl_mechs[0] = 0;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t) (end - p)), *kw = p + 4;
         char word[32];
@@ -264,7 +268,20 @@ static void smtp_parse_features(struct smtp_session *s, const struct smtp_resp *
                 s->features |= SMTP_FEAT_BINARYMIME;
             else if (strcmp(word, "STARTTLS") == 0)
                 s->features |= SMTP_FEAT_STARTTLS;
-            else if (strcmp(word, "SIZE") == 0) {
+            else if (strcmp(word, "AUTH") == 0) {
+                /* "AUTH mechs" or the old "AUTH=mechs"; several lines add up. */
+                size_t have = strlen(s->sasl_mechs);
+                char *m;
+
+                s->features |= SMTP_FEAT_AUTH;
+                if (kw < eol)
+                    snprintf(s->sasl_mechs + have, sizeof(s->sasl_mechs) - have, "%s%.*s",
+                             have ? " " : "", (int) (eol - kw - 1), kw + 1);
+                /* The list may reach the log: no control characters. */
+                for (m = s->sasl_mechs + have; *m; m++)
+                    if ((unsigned char) *m < ' ' || *m == 0x7f)
+                        *m = ' ';
+            } else if (strcmp(word, "SIZE") == 0) {
                 s->features |= SMTP_FEAT_SIZE;
                 if (kw < eol && *kw == ' ')
                     s->size_limit = strtoll(kw + 1, NULL, 10);
@@ -393,6 +410,153 @@ static int smtp_starttls(struct smtp_state *st, struct smtp_session *s, int *har
     return 0;
 }
 
+/* A SASL failure for every pending recipient: a soft error, so that the mail
+ * waits while the password is fixed (a server's 5xx is made 4xx here; the
+ * caller undoes that when smtp_sasl_auth_soft_bounce = no). */
+static int smtp_sasl_fail(struct smtp_state *st, struct smtp_session *s, const char *dsn,
+                          const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int smtp_sasl_fail(struct smtp_state *st, struct smtp_session *s, const char *dsn,
+                          const char *fmt, ...)
+{
+    va_list ap;
+
+    strbuf_reset(&st->last_why);
+    va_start(ap, fmt);
+    (void) strbuf_vprintf(&st->last_why, fmt, ap);
+    va_end(ap);
+    snprintf(st->last_dsn, sizeof(st->last_dsn), "%s", dsn);
+    st->last_dsn[0] = '4';
+    snprintf(st->last_relay, sizeof(st->last_relay), "%s", s->relay);
+    return -1;
+}
+
+/*
+ * RFC 4954 AUTH after EHLO, when the server offers it and the password table
+ * lists this server; without credentials the mail goes unauthenticated, as
+ * Postfix does. 0, or -1 with last_why set (the session is then closed; *hard
+ * when a 5xx must bounce).
+ */
+static int smtp_sasl_login(struct smtp_state *st, struct smtp_session *s, int *hard)
+{
+    struct strbuf mechs, out, cmd;
+    struct smtp_resp r;
+    struct xsasl_client *cl = NULL;
+    char *user = NULL, *pass = NULL, ha[SMTP_RELAY_MAX];
+    const char *mech = NULL;
+    enum xsasl_status xs;
+    enum smtp_io io = SMTP_IO_BROKEN;
+    int found, steps = 0, ret = -1, deferred_initial = 0;
+
+    smtp_hostaddr(s, ha, sizeof(ha));
+    if ((found = smtp_sasl_lookup(st, s, &user, &pass)) < 0)
+        return smtp_sasl_fail(st, s, "4.3.0", "%s_sasl_password_maps lookup error",
+                              smtp_par.lmtp ? "lmtp" : "smtp");
+    if (found == 0) {
+        s->features &= ~SMTP_FEAT_AUTH;
+        return 0;
+    }
+    strbuf_init(&mechs, 64, SMTP_SASL_MECHS_MAX);
+    strbuf_init(&out, 256, XSASL_TEXT_MAX + 1);
+    strbuf_init(&cmd, 256, XSASL_TEXT_MAX + 64);
+    smtp_resp_init(&r);
+    smtp_sasl_filter(s->sasl_mechs, &mechs);
+    if (mechs.len == 0) {
+        if (*s->sasl_mechs == 0)
+            msg_warn("%s offered null AUTH mechanism list", s->relay);
+        else
+            msg_warn("%s offered no supported AUTH mechanisms: '%s'", s->relay, s->sasl_mechs);
+        smtp_sasl_fail(st, s, "4.7.0", "SASL authentication failed: server %s offered no "
+                       "compatible authentication mechanisms for this type of connection "
+                       "security", ha);
+        goto done;
+    }
+    if ((cl = smtp_sasl_client(s, user, pass, &out)) == NULL) {
+        msg_warn("%s", out.data);
+        smtp_sasl_fail(st, s, "4.7.0", "SASL authentication failed; cannot authenticate to "
+                       "server %s: %s", ha, out.data);
+        goto done;
+    }
+    if (xsasl_client_first(cl, mechs.data, &mech, &out) != XSASL_DONE || mech == NULL) {
+        smtp_sasl_fail(st, s, "4.7.0", "SASL authentication failed; cannot authenticate to "
+                       "server %s: %s", ha, out.data);
+        goto done;
+    }
+    /* RFC 4954 section 4: no initial response that would make the line too long. */
+    if (out.len > 0 && strlen(mech) + out.len + 8 <= 512) {
+        strbuf_printf(&cmd, "AUTH %s %s", mech, out.data);
+        strbuf_reset(&out);
+    } else {
+        strbuf_printf(&cmd, "AUTH %s", mech);
+        deferred_initial = out.len > 0;
+    }
+    for (;;) {
+        if (smtp_send(s, cmd.data, 1) < 0
+            || (io = smtp_resp_read(s, smtp_par.helo_ms, &r)) != SMTP_IO_OK) {
+            smtp_broken(st, s, io == SMTP_IO_MALFORMED ? io : SMTP_IO_BROKEN,
+                        "performing the AUTH handshake");
+            goto done;
+        }
+        if (r.code != 334)
+            break;
+        if (++steps > 100) {
+            smtp_sasl_fail(st, s, "4.3.0", "SASL authentication failed; authentication "
+                           "protocol loop with server %s", ha);
+            goto done;
+        }
+        strbuf_reset(&cmd);
+        if (deferred_initial) {
+            /* The initial response goes now; the server's challenge must be empty. */
+            if (r.lines.len > 5 && r.lines.data[4] != '\n') {
+                smtp_sasl_fail(st, s, "4.7.0", "SASL authentication failed; non-empty "
+                               "initial %s challenge from server %s", mech, ha);
+                goto done;
+            }
+            strbuf_puts(&cmd, out.data);
+            deferred_initial = 0;
+            continue;
+        }
+        /* The challenge: the first line after "334 ", without the newline. */
+        {
+            const char *ch = r.lines.len > 4 ? r.lines.data + 4 : "";
+            size_t n = strcspn(ch, "\n");
+            char *challenge = xstrndup(ch, n);
+
+            xs = xsasl_client_next(cl, challenge, &out);
+            free(challenge);
+        }
+        if (xs != XSASL_DONE) {
+            smtp_sasl_fail(st, s, "4.7.0", "SASL authentication failed; cannot authenticate "
+                           "to server %s: %s", ha, out.data);
+            goto done;
+        }
+        strbuf_puts(&cmd, out.data);
+    }
+    if (r.code / 100 != 2) {
+        smtp_sasl_fail(st, s, r.dsn, "SASL authentication failed; server %s said: %s", ha,
+                       r.text.data);
+        if (r.code / 100 == 5 && !smtp_sasl_soft_bounce()) {
+            st->last_dsn[0] = '5';
+            *hard = 1;
+        }
+        goto done;
+    }
+    ret = 0;
+
+done:
+    xsasl_client_free(&cl);
+    if (pass) {
+        memset(pass, 0, strlen(pass));
+        free(pass);
+    }
+    free(user);
+    strbuf_release(&mechs);
+    strbuf_release(&out);
+    strbuf_release(&cmd);
+    smtp_resp_free(&r);
+    return ret;
+}
+
 int smtp_proto_hello(struct smtp_state *st, struct smtp_session *s, int *hard)
 {
     struct smtp_resp r;
@@ -435,6 +599,8 @@ int smtp_proto_hello(struct smtp_state *st, struct smtp_session *s, int *hard)
     if (smtp_hello_exchange(st, s, esmtp, hard, &r) < 0 || smtp_starttls(st, s, hard, &r) < 0)
         goto fail;
     smtp_resp_free(&r);
+    if (smtp_sasl_enabled() && (s->features & SMTP_FEAT_AUTH))
+        return smtp_sasl_login(st, s, hard);
     return 0;
 
 fail:

@@ -10,7 +10,8 @@
  *	hands it accepted connections; each worker serves max_use sessions. The
  *	session (smtpd_session.c) speaks RFC 5321 with PIPELINING, SIZE,
  *	8BITMIME, BINARYMIME, CHUNKING, DSN, SMTPUTF8, ENHANCEDSTATUSCODES and
- *	ETRN, applies the restrictions of smtpd_check.h at each stage, and hands
+ *	ETRN (and AUTH with Cyrus SASL, smtpd_sasl.c), applies the
+ *	restrictions of smtpd_check.h at each stage, and hands
  *	each message to cleanup, which answers only after the queue file is
  *	durable.
  *
@@ -43,6 +44,8 @@
  *	smtpd_tls_wrappermode, smtpd_starttls_timeout, smtpd_tls_loglevel,
  *	smtpd_tls_received_header, smtpd_tls_ask_ccert, smtpd_tls_req_ccert,
  *	smtpd_tls_ccert_verifydepth),
+ *	the smtpd_sasl_* parameters with cyrus_sasl_config_path,
+ *	smtpd_tls_auth_only and broken_sasl_auth_clients (smtpd_sasl.c),
  *	and the restriction lists read by smtpd_check.c.
  *
  * DIAGNOSTICS
@@ -124,6 +127,7 @@ static void smtpd_post_init(const struct server_ctx *ctx)
     smtpd_milter_init();
     smtpd_bare_init();
     smtpd_check_init();
+    smtpd_sasl_init();
 }
 
 /*

@@ -4,7 +4,7 @@
  * smtpd_cmds.c holds the commands, smtpd_data.c reads DATA and BDAT content,
  * smtpd_sink.c hands messages to cleanup or, stand-alone, to petrel-drop,
  * smtpd_peer.c finds out who the client is, smtpd_tls.c runs STARTTLS and
- * wrapper mode).
+ * wrapper mode, smtpd_sasl.c does SMTP AUTH).
  * Private to smtpd/; nothing here is an interface of other programs.
  */
 #ifndef PETREL_SMTPD_H
@@ -45,6 +45,7 @@ enum smtpd_state {
 #define SMTPD_EXT_DSN           (1 << 7)
 #define SMTPD_EXT_SMTPUTF8      (1 << 8)
 #define SMTPD_EXT_CHUNKING      (1 << 9)
+#define SMTPD_EXT_AUTH          (1 << 10)   /* when smtpd_sasl_auth_enable, too */
 #define SMTPD_EXT_STARTTLS      (1 << 11)   /* when a TLS context could be made */
 
 /* smtpd_forbid_bare_newline, as it applies to this client. */
@@ -59,6 +60,7 @@ enum smtpd_bare_mode {
 #define SMTPD_CMD_SLOTS 24      /* per-command counters (table entries + unknown) */
 
 struct tls_conn;
+struct xsasl_server;
 
 struct smtpd_session {
     struct stream *client;
@@ -126,6 +128,15 @@ struct smtpd_session {
     const char *milter_rcpt;        /* {rcpt_addr} during RCPT */
     const char *milter_rcpt_reply;  /* {rcpt_host}: Petrel's rejection */
     int milter_rcpt_rejected;
+
+    /* SMTP AUTH (smtpd_sasl.c); sasl_username is NULL until AUTH succeeded. */
+    struct xsasl_server *sasl;
+    int sasl_tls;               /* sasl was made with the TLS security options */
+    int sasl_used;              /* an exchange ran on sasl: the next one needs a new handle */
+    char *sasl_method;
+    char *sasl_username;
+    char *sasl_sender;          /* this transaction's MAIL FROM AUTH=, as xtext (Postfix) */
+    struct strbuf sasl_reply;
 
     struct strbuf buf;          /* scratch for replies */
 };
@@ -236,6 +247,17 @@ void smtpd_tls_received(const struct smtpd_session *s, struct strbuf *h);
 /* {tls_version}, {cipher}, {cipher_bits}, {cert_subject}, {cert_issuer}: the
  * value, or NULL when not encrypted (or no trusted certificate). */
 const char *smtpd_tls_macro(struct smtpd_session *s, const char *name, struct strbuf *buf);
+/* smtpd_sasl.c */
+/* Once per process (smtpd_sasl_auth_enable): the SASL library and the tables. */
+void smtpd_sasl_init(void);
+/* Whether the session may use AUTH at all (enabled, not stand-alone). */
+int smtpd_sasl_enabled(const struct smtpd_session *s);
+/* The mechanisms to announce in EHLO, or NULL for no AUTH keyword. */
+const char *smtpd_sasl_ehlo_mechanisms(struct smtpd_session *s);
+int smtpd_auth_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd);
+/* Forgets the login and the SASL handle: at the end of the session, and
+ * after STARTTLS (RFC 3207 section 4.2: the client must authenticate again). */
+void smtpd_sasl_session_end(struct smtpd_session *s);
 
 /* smtpd_peer.c */
 void smtpd_peer_init(void);

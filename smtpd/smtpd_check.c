@@ -77,7 +77,7 @@ static struct htable *check_policies;   /* check_policy_service spec -> policy_c
 static struct match_list *check_mynetworks;
 static struct match_list *check_permit_log;
 static struct check_table *check_local_rcpt, *check_virt_alias, *check_virt_mailbox,
-    *check_relay_rcpt;
+    *check_relay_rcpt, *check_sender_login;
 static int check_ready;
 
 /* Per-session engine state. */
@@ -141,6 +141,10 @@ static const struct {
     {"check_recipient_maps", ARG_NONE},
     {"permit_auth_destination", ARG_NONE}, {"reject_unauth_destination", ARG_NONE},
     {"defer_unauth_destination", ARG_NONE}, {"reject_multi_recipient_bounce", ARG_NONE},
+    {"reject_sender_login_mismatch", ARG_NONE},
+    {"reject_authenticated_sender_login_mismatch", ARG_NONE},
+    {"reject_known_sender_login_mismatch", ARG_NONE},
+    {"reject_unauthenticated_sender_login_mismatch", ARG_NONE},
 };
 
 static int check_name_index(const char *word)
@@ -351,6 +355,7 @@ void smtpd_check_init(void)
     check_virt_alias = check_maps_init("virtual_alias_maps", var_virtual_alias_maps);
     check_virt_mailbox = check_maps_init("virtual_mailbox_maps", var_virtual_mailbox_maps);
     check_relay_rcpt = check_maps_init("relay_recipient_maps", var_relay_recipient_maps);
+    check_sender_login = check_maps_init("smtpd_sender_login_maps", var_smtpd_sender_login_maps);
     check_ready = 1;
 }
 
@@ -870,6 +875,90 @@ out:
 }
 
 /*
+ * SASL login names and sender addresses (smtpd_sender_login_maps).
+ */
+
+/* The owners of sender (comma or space separated login names): 1 with the
+ * list in owners, 0 when the address has none, -1 when a lookup failed. The key
+ * is the resolved address, looked up in the address order of dict_addr.h. */
+static int check_sender_owners(const char *sender, struct strbuf *owners)
+{
+    struct resolve_reply r;
+    struct strbuf ext;
+    const char *key = sender, *v = NULL;
+    int local = 0, ret = 0;
+
+    resolve_reply_init(&r);
+    if (resolve_addr(sender, &r) < 0) {
+        if (r.flags & RESOLVE_FLAG_FAIL) {
+            resolve_reply_free(&r);
+            return -1;
+        }
+    } else {
+        key = r.recipient.data;
+        local = r.cls == RESOLVE_CLASS_LOCAL;
+    }
+    if (check_sender_login->list) {
+        strbuf_init(&ext, 32, 4096);
+        v = dict_addr_lookup(check_sender_login->list, key, var_recipient_delimiter,
+                             local ? DICT_ADDR_LOCAL : 0, &ext);
+        strbuf_release(&ext);
+        if (v)
+            ret = strbuf_set(owners, v) < 0 ? -1 : 1;
+        else if (dict_list_error(check_sender_login->list) != DICT_ERR_NONE)
+            ret = -1;
+    }
+    if (v == NULL && ret == 0 && check_sender_login->broken)
+        ret = -1;
+    resolve_reply_free(&r);
+    return ret;
+}
+
+/* Whether name is one of the owners (case-insensitive, as Postfix). */
+static int check_owner_listed(const char *owners, const char *name)
+{
+    char *copy = xstrdup(owners), *w, *save = NULL;
+    int found = 0;
+
+    for (w = strtok_r(copy, ", \t\r\n", &save); w && !found; w = strtok_r(NULL, ", \t\r\n", &save))
+        found = strcasecmp(w, name) == 0;
+    free(copy);
+    return found;
+}
+
+/*
+ * reject_*_sender_login_mismatch. authenticated: a logged-in client must own
+ * the sender (unknown_ok: unless the address has no owner at all, as
+ * reject_known_sender_login_mismatch); unauthenticated: a sender that has an
+ * owner needs a login. The null sender is never checked.
+ */
+static int check_login_mismatch(struct check_ctx *c, const char *sender, int authenticated,
+                                int unauthenticated, int unknown_ok)
+{
+    const struct smtpd_check_state *st = c->st;
+    int logged_in = st->sasl_username && *st->sasl_username, r, ret = CHECK_DUNNO;
+    struct strbuf owners;
+
+    if (check_sender_login == NULL || sender == NULL || *sender == 0
+        || (logged_in ? !authenticated : !unauthenticated))
+        return CHECK_DUNNO;
+    strbuf_init(&owners, 64, DICT_VALUE_MAX);
+    if ((r = check_sender_owners(sender, &owners)) < 0)
+        ret = check_dict_retry(c, sender);
+    else if (logged_in && r == 0 && !unknown_ok)
+        ret = check_reject(c, 1, 553, "5.7.1", "<%s>: Sender address rejected: not owned by "
+                           "user %s", sender, st->sasl_username);
+    else if (logged_in && r == 1 && !check_owner_listed(owners.data, st->sasl_username))
+        ret = check_reject(c, 1, 553, "5.7.1", "<%s>: Sender address rejected: not owned by "
+                           "user %s", sender, st->sasl_username);
+    else if (!logged_in && r == 1)
+        ret = check_reject(c, 1, 553, "5.7.1", "<%s>: Sender address rejected: not logged in",
+                           sender);
+    strbuf_release(&owners);
+    return ret;
+}
+
+/*
  * Relay control.
  */
 
@@ -1117,9 +1206,9 @@ static int check_policy(struct check_ctx *c, const char *spec, const char *reply
             {"reverse_client_name", st->reverse_client_name ? st->reverse_client_name
                                                             : st->client_name},
             {"instance", check_policy_instance(e)},
-            {"sasl_method", ""},
-            {"sasl_username", st->sasl_username},
-            {"sasl_sender", ""},
+            {"sasl_method", st->sasl_method ? st->sasl_method : ""},
+            {"sasl_username", st->sasl_username ? st->sasl_username : ""},
+            {"sasl_sender", st->sasl_sender ? st->sasl_sender : ""},
             {"size", size},
             {"ccert_subject", st->ccert_subject ? st->ccert_subject : ""},
             {"ccert_issuer", st->ccert_issuer ? st->ccert_issuer : ""},
@@ -1291,6 +1380,14 @@ static int check_one(struct check_ctx *c, char **words, size_t count, size_t *i,
         return sender && *sender ? check_unknown_domain(c, sender, NAME_SENDER) : CHECK_DUNNO;
     if (N("reject_unknown_recipient_domain"))
         return rcpt && *rcpt ? check_unknown_domain(c, rcpt, NAME_RECIPIENT) : CHECK_DUNNO;
+    if (N("reject_sender_login_mismatch"))
+        return check_login_mismatch(c, sender, 1, 1, 0);
+    if (N("reject_authenticated_sender_login_mismatch"))
+        return check_login_mismatch(c, sender, 1, 0, 0);
+    if (N("reject_known_sender_login_mismatch"))
+        return check_login_mismatch(c, sender, 1, 1, 1);
+    if (N("reject_unauthenticated_sender_login_mismatch"))
+        return check_login_mismatch(c, sender, 0, 1, 0);
     if (N("reject_unlisted_sender"))
         return sender && *sender ? check_addr_maps(c, sender, NAME_SENDER) : CHECK_DUNNO;
     if (N("reject_unlisted_recipient") || N("check_recipient_maps")) {

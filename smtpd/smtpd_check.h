@@ -34,7 +34,9 @@ struct smtpd_check_state {
     int server_port;
     const char *helo_name;      /* NULL before HELO/EHLO */
     const char *protocol;       /* "SMTP", "ESMTP", "ESMTPS", "ESMTPA", ... */
+    const char *sasl_method;    /* NULL unless authenticated */
     const char *sasl_username;  /* NULL unless authenticated */
+    const char *sasl_sender;    /* MAIL FROM AUTH= (xtext) of an authenticated client, or NULL */
     const char *sender;         /* internal form; "" for <>; NULL before MAIL */
     const char *recipient;      /* the RCPT being checked (internal form) */
     const char *etrn_domain;    /* the ETRN argument */

@@ -57,11 +57,16 @@ int smtpd_ehlo_offered(void)
         ext &= ~SMTPD_EXT_SMTPUTF8;
     if (!smtpd_tls_can_offer())
         ext &= ~SMTPD_EXT_STARTTLS;
+    if (var_smtpd_sasl_auth_enable)
+        ext |= SMTPD_EXT_AUTH;
     list = xstrdup(var_smtpd_discard_ehlo_keywords ? var_smtpd_discard_ehlo_keywords : "");
-    for (word = strtok_r(list, ", \t\r\n", &save); word; word = strtok_r(NULL, ", \t\r\n", &save))
+    for (word = strtok_r(list, ", \t\r\n", &save); word; word = strtok_r(NULL, ", \t\r\n", &save)) {
+        if (strcasecmp(word, "AUTH") == 0)
+            ext &= ~SMTPD_EXT_AUTH;
         for (i = 0; i < SMTPD_EHLO_WORDS; i++)
             if (strcasecmp(word, smtpd_ehlo_words[i].word) == 0)
                 ext &= ~smtpd_ehlo_words[i].bit;
+    }
     free(list);
     /* BINARYMIME is only usable with BDAT (RFC 3030 section 3). */
     if (!(ext & SMTPD_EXT_CHUNKING))
@@ -84,6 +89,8 @@ static int smtpd_parse_flags(const struct smtpd_session *s)
         f |= SMTP_EXT_SMTPUTF8;
     if (s->ext_offered & SMTPD_EXT_DSN)
         f |= SMTP_EXT_DSN;
+    if (smtpd_sasl_enabled(s))
+        f |= SMTP_EXT_AUTH;             /* RFC 4954 section 5 */
     if (var_strict_rfc821_envelopes)
         f |= SMTP_CMD_F_STRICT;
     return f;
@@ -151,28 +158,43 @@ static int smtpd_helo_proceed(struct smtpd_session *s, const struct smtp_cmd *cm
     return 0;
 }
 
-/* The EHLO reply: the host name, then one keyword per line, the last with "250 ". */
+/* The EHLO reply: the host name, then one keyword per line, the last with "250 ".
+ * AUTH follows ETRN, as in Postfix; broken_sasl_auth_clients adds "AUTH=". */
 static void smtpd_ehlo_reply(struct smtpd_session *s, int ext)
 {
-    const char *words[SMTPD_EHLO_WORDS + 1];
+    const char *words[SMTPD_EHLO_WORDS + 3];
+    const char *mechs = smtpd_sasl_ehlo_mechanisms(s);
+    struct strbuf auth, auth_old;
     char size[40];
     size_t n = 0, i;
 
+    strbuf_init(&auth, 64, 64 * 1024);
+    strbuf_init(&auth_old, 64, 64 * 1024);
     for (i = 0; i < SMTPD_EHLO_WORDS; i++) {
         int bit = smtpd_ehlo_words[i].bit;
 
-        if (!(ext & bit) || (bit == SMTPD_EXT_ETRN && s->standalone))
-            continue;
-        if (bit == SMTPD_EXT_SIZE && var_message_size_limit > 0) {
-            snprintf(size, sizeof(size), "SIZE %lld", var_message_size_limit);
-            words[n++] = size;
-        } else {
-            words[n++] = smtpd_ehlo_words[i].word;
+        if ((ext & bit) && !(bit == SMTPD_EXT_ETRN && s->standalone)) {
+            if (bit == SMTPD_EXT_SIZE && var_message_size_limit > 0) {
+                snprintf(size, sizeof(size), "SIZE %lld", var_message_size_limit);
+                words[n++] = size;
+            } else {
+                words[n++] = smtpd_ehlo_words[i].word;
+            }
+        }
+        if (bit == SMTPD_EXT_ETRN && mechs) {
+            (void) strbuf_printf(&auth, "AUTH %s", mechs);
+            words[n++] = auth.data;
+            if (var_broken_sasl_auth_clients) {
+                (void) strbuf_printf(&auth_old, "AUTH=%s", mechs);
+                words[n++] = auth_old.data;
+            }
         }
     }
     smtpd_reply(s, "250%c%s", n ? '-' : ' ', var_myhostname);
     for (i = 0; i < n; i++)
         smtpd_reply(s, "250%c%s", i + 1 < n ? '-' : ' ', words[i]);
+    strbuf_release(&auth);
+    strbuf_release(&auth_old);
 }
 
 static int smtpd_ehlo_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd)
@@ -209,11 +231,25 @@ static int smtpd_mail_check(struct smtpd_session *s, const struct smtp_cmd *cmd)
         smtpd_reply(s, "552 5.3.4 Message size exceeds fixed limit");
         return -1;
     }
+    /* AUTH=: kept only for a client that authenticated (RFC 4954 section 5:
+     * a server may ignore the parameter of anyone else); <> means no one. As
+     * in Postfix, the policy service, milters and the log see it as xtext. */
+    xfree(&s->sasl_sender);
+    if (s->sasl_username && s->mail.have_auth && s->mail.auth.len > 0) {
+        struct strbuf x;
+
+        strbuf_init(&x, 64, 3 * SMTP_CMD_AUTH_MAX);
+        smtp_xtext_encode(s->mail.auth.data, &x);
+        s->sasl_sender = strbuf_steal(&x);
+    }
+    s->check.sasl_sender = s->sasl_sender;
     s->have_mail = 1;                   /* the restrictions see the sender */
     s->check.message_size = s->mail.size > 0 ? s->mail.size : 0;    /* SIZE=, until DATA */
     if (smtpd_session_check(s, SMTPD_CHECK_MAIL) != 0 || smtpd_milter_mail(s, cmd) != 0) {
         smtpd_milter_abort(s);
         s->have_mail = 0;
+        s->check.sasl_sender = NULL;
+        xfree(&s->sasl_sender);
         return -1;
     }
     return 0;
@@ -479,7 +515,7 @@ const struct smtpd_cmd smtpd_cmd_table[] = {
     /* Not F_LAST: input sent after it is discarded and logged, not refused
      * (smtpd_tls.c, CVE-2011-0411). */
     {"STARTTLS", ST_NOBDAT, SMTPD_CMD_F_PRE_TLS, 0, NULL, smtpd_starttls_proceed},
-    {"AUTH", SMTPD_ST_ANY, SMTPD_CMD_F_UNIMPL, 0, NULL, NULL},
+    {"AUTH", ST_NOBDAT, 0, 0, NULL, smtpd_auth_proceed},
     {"MAIL", ST_IDLE, 0, 0, smtpd_mail_check, smtpd_mail_proceed},
     {"RCPT", ST_TRANS, 0, 0, NULL, smtpd_rcpt_proceed},
     {"DATA", ST_TRANS, SMTPD_CMD_F_LAST, 0, smtpd_data_check, smtpd_data_proceed},

@@ -55,6 +55,22 @@ static void smtpd_date(char *buf, size_t size)
         snprintf(buf, size, "Thu, 01 Jan 1970 00:00:00 +0000 (UTC)");
 }
 
+/* "(Authenticated sender: NAME)" with NAME made safe inside a comment:
+ * parentheses, backslashes and control characters would end or break it. */
+static void smtpd_auth_comment(struct strbuf *h, const char *name)
+{
+    const char *p;
+
+    (void) strbuf_puts(h, "\t(Authenticated sender: ");
+    for (p = name; *p && p - name < 256; p++) {
+        unsigned char c = (unsigned char) *p;
+
+        (void) strbuf_putc(h, c < 0x20 || c == 0x7f || c == '(' || c == ')' || c == '\\'
+                           ? '?' : c);
+    }
+    (void) strbuf_puts(h, ")\n");
+}
+
 /* PREPEND lines from the restrictions, then our Received: header. */
 static void smtpd_data_headers(struct smtpd_session *s)
 {
@@ -74,6 +90,8 @@ static void smtpd_data_headers(struct smtpd_session *s)
                          s->helo_name ? s->helo_name : s->name, s->name,
                          strchr(s->addr, ':') ? "IPv6:" : "", s->addr);
     smtpd_tls_received(s, &h);
+    if (var_smtpd_sasl_authenticated_header && s->sasl_username)
+        smtpd_auth_comment(&h, s->sasl_username);
     if (s->standalone)
         (void) strbuf_printf(&h, "\tby %s (%s, from userid %ld) with %s",
                              var_myhostname, var_mail_name, (long) getuid(), s->protocol);

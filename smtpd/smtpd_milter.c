@@ -105,6 +105,10 @@ static const char *smtpd_milter_macro(void *ctx, const char *name)
         return s->milter_rcpt;
     if (strcmp(name, "{auth_authen}") == 0)
         return s->check.sasl_username;
+    if (strcmp(name, "{auth_type}") == 0)
+        return s->check.sasl_method;
+    if (strcmp(name, "{auth_author}") == 0)
+        return s->check.sasl_sender;
     /* {tls_version}, {cipher} ...: not sent (rather than sent empty) without TLS. */
     return smtpd_tls_macro(s, name, &s->milter_macro);
 }

@@ -60,6 +60,7 @@ void smtpd_session_free(struct smtpd_session *s)
 {
     smtpd_transaction_reset(s);
     smtpd_sink_disconnect(s);
+    smtpd_sasl_session_end(s);
     smtp_mail_args_free(&s->mail);
     strbuf_release(&s->prepend);
     strbuf_release(&s->warnings);
@@ -188,6 +189,8 @@ void smtpd_transaction_reset(struct smtpd_session *s)
     s->act_size = 0;
     s->bdat_started = s->bdat_failed = s->bdat_too_big = 0;
     s->check.sender = NULL;
+    s->check.sasl_sender = NULL;
+    xfree(&s->sasl_sender);
     s->check.recipient = NULL;
     s->check.queue_id = NULL;
     s->check.message_size = 0;

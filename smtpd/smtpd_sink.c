@@ -62,6 +62,29 @@ static int smtpd_sink_flags(const struct smtpd_session *s)
     return flags;
 }
 
+/* "QUEUEID: client=host[addr]" and, after AUTH, Postfix's sasl_ fields. The
+ * AUTH= sender is xtext, printable by construction; the check is a safety net. */
+static void smtpd_sink_log_client(struct smtpd_session *s, const char *queue_id)
+{
+    struct strbuf sender;
+    size_t i;
+
+    if (s->check.sasl_username == NULL) {
+        msg_info("%s: client=%s", queue_id, s->namaddr);
+        return;
+    }
+    strbuf_init(&sender, 64, 1024);
+    if (s->check.sasl_sender) {
+        (void) strbuf_printf(&sender, ", sasl_sender=%.512s", s->check.sasl_sender);
+        for (i = 0; i < sender.len; i++)
+            if ((unsigned char) sender.data[i] < 0x20 || sender.data[i] == 0x7f)
+                sender.data[i] = '?';
+    }
+    msg_info("%s: client=%s, sasl_method=%s, sasl_username=%s%s", queue_id, s->namaddr,
+             s->check.sasl_method, s->check.sasl_username, sender.data);
+    strbuf_release(&sender);
+}
+
 /* Envelope attributes both sinks carry (docs/queue-file.md names). */
 static int smtpd_sink_envelope(struct smtpd_session *s,
                                int (*put)(void *ctx, const char *name, const char *value),
@@ -77,6 +100,12 @@ static int smtpd_sink_envelope(struct smtpd_session *s,
     if (s->helo_name)
         bad |= put(ctx, "helo_name", s->helo_name);
     bad |= put(ctx, "protocol", s->protocol);
+    if (s->check.sasl_username) {
+        bad |= put(ctx, "sasl_method", s->check.sasl_method);
+        bad |= put(ctx, "sasl_username", s->check.sasl_username);
+        if (s->check.sasl_sender)
+            bad |= put(ctx, "sasl_sender", s->check.sasl_sender);
+    }
     bad |= put(ctx, "rewrite_context", s->standalone ? "local" : "remote");
     if (s->mail.body != SMTP_BODY_NONE)
         bad |= put(ctx, "encoding", s->mail.body == SMTP_BODY_7BIT ? "7bit"
@@ -148,7 +177,7 @@ static int smtpd_sink_open_cleanup(struct smtpd_session *s, struct strbuf *why)
         return -1;
     }
     strbuf_release(&err);
-    msg_info("%s: client=%s", cleanup_queue_id(s->cleanup), s->namaddr);
+    smtpd_sink_log_client(s, cleanup_queue_id(s->cleanup));
     if (smtpd_sink_envelope(s, smtpd_put_cleanup, s->cleanup) < 0
         || (!s->standalone && smtpd_check_client_in_mynetworks(s->addr) != 1
             && s->check.sasl_username == NULL

@@ -307,8 +307,10 @@ int smtpd_starttls_proceed(struct smtpd_session *s, const struct smtp_cmd *cmd)
         msg_info("%s: discarded %zu bytes of plaintext sent after STARTTLS",
                  s->namaddr, dropped);
 
-    /* Back to the state after the greeting: the client must EHLO again. */
+    /* Back to the state after the greeting: the client must EHLO again, and
+     * AUTH again (RFC 3207 section 4.2). */
     smtpd_transaction_reset(s);
+    smtpd_sasl_session_end(s);
     xfree(&s->helo_name);
     s->check.helo_name = NULL;
     s->protocol = "SMTP";

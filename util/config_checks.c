@@ -33,6 +33,7 @@
 static const char *const checks_table_params[] = {
     "mynetworks", "mydestination", "relay_domains", "virtual_alias_domains",
     "virtual_mailbox_domains", "permit_mx_backup_networks", "smtpd_untrusted_strip_headers",
+    "smtpd_sasl_exceptions_networks",
     "smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
     "smtpd_relay_restrictions", "smtpd_recipient_restrictions", "smtpd_data_restrictions",
     "smtpd_end_of_data_restrictions", "smtpd_etrn_restrictions", NULL,

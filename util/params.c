@@ -60,11 +60,13 @@ char *var_canonical_maps;
 char *var_cleanup_service_name;
 char *var_command_directory;
 char *var_command_expansion_filter;
+int var_broken_sasl_auth_clients;
 long long var_command_time_limit;
 char *var_compatibility_level;
 char *var_config_directory;
 char *var_content_filter;
 char *var_daemon_directory;
+char *var_cyrus_sasl_config_path;
 long long var_daemon_timeout;
 char *var_data_directory;
 long long var_debug_peer_level;
@@ -145,6 +147,10 @@ char *var_lmtp_sasl_password_maps;
 char *var_lmtp_tcp_port;
 char *var_lmtp_tls_security_level;
 char *var_local_command_shell;
+char *var_lmtp_sasl_mechanism_filter;
+char *var_lmtp_sasl_security_options;
+char *var_lmtp_sasl_tls_security_options;
+int var_lmtp_sasl_auth_soft_bounce;
 long long var_local_destination_concurrency_limit;
 long long var_local_destination_recipient_limit;
 char *var_local_header_rewrite_clients;
@@ -296,6 +302,7 @@ char *var_smtp_sasl_password_maps;
 char *var_smtp_sasl_security_options;
 char *var_smtp_sasl_tls_security_options;
 char *var_smtp_sasl_type;
+int var_smtp_sasl_auth_soft_bounce;
 int var_smtp_send_xforward_command;
 int var_smtp_skip_5xx_greeting;
 long long var_smtp_starttls_timeout;
@@ -385,6 +392,7 @@ char *var_smtpd_sasl_tls_security_options;
 char *var_smtpd_sasl_type;
 char *var_smtpd_sender_login_maps;
 char *var_smtpd_sender_restrictions;
+long long var_smtpd_sasl_response_limit;
 long long var_smtpd_soft_error_limit;
 long long var_smtpd_starttls_timeout;
 long long var_smtpd_timeout;
@@ -508,6 +516,8 @@ const struct param_def param_table[] = {
      "How much of an undeliverable message is returned with a bounce, in bytes."},
     {"bounce_template_file", PARAM_STR, "", 0, 0, &var_bounce_template_file,
      "Optional file with templates for delivery status notifications."},
+    {"broken_sasl_auth_clients", PARAM_BOOL, "no", 0, 0, &var_broken_sasl_auth_clients,
+     "Also announce AUTH in the obsolete \"AUTH=\" form."},
     {"canonical_classes", PARAM_STR, "envelope_sender, envelope_recipient, header_sender, header_recipient", 0, 0, &var_canonical_classes,
      "Which addresses canonical_maps rewrites."},
     {"canonical_maps", PARAM_STR, "", 0, 0, &var_canonical_maps,
@@ -526,6 +536,8 @@ const struct param_def param_table[] = {
      "Directory with main.cf and master.cf (-c or PETREL_CONFIG_DIR)."},
     {"content_filter", PARAM_STR, "", 0, 0, &var_content_filter,
      "After-queue content filter, as transport:nexthop."},
+    {"cyrus_sasl_config_path", PARAM_STR, "", 0, 0, &var_cyrus_sasl_config_path,
+     "Where Cyrus SASL looks for its configuration file; empty for the library default."},
     {"daemon_directory", PARAM_STR, NULL, 0, 0, &var_daemon_directory,
      "Directory of the Petrel daemon programs."},
     {"daemon_timeout", PARAM_TIME, "18000s", 1, 0, &var_daemon_timeout,
@@ -680,8 +692,16 @@ const struct param_def param_table[] = {
      "LMTP client timeout for the reply to RSET."},
     {"lmtp_sasl_auth_enable", PARAM_BOOL, "no", 0, 0, &var_lmtp_sasl_auth_enable,
      "Enable SASL authentication in the LMTP client."},
+    {"lmtp_sasl_auth_soft_bounce", PARAM_BOOL, "yes", 0, 0, &var_lmtp_sasl_auth_soft_bounce,
+     "The LMTP client's smtp_sasl_auth_soft_bounce."},
+    {"lmtp_sasl_mechanism_filter", PARAM_STR, "", 0, 0, &var_lmtp_sasl_mechanism_filter,
+     "SASL mechanisms the LMTP client may use."},
     {"lmtp_sasl_password_maps", PARAM_STR, "", 0, 0, &var_lmtp_sasl_password_maps,
      "LMTP client SASL credentials per destination."},
+    {"lmtp_sasl_security_options", PARAM_STR, "noplaintext, noanonymous", 0, 0, &var_lmtp_sasl_security_options,
+     "SASL security options of the LMTP client."},
+    {"lmtp_sasl_tls_security_options", PARAM_STR, "$lmtp_sasl_security_options", 0, 0, &var_lmtp_sasl_tls_security_options,
+     "SASL security options of the LMTP client over TLS."},
     {"lmtp_tcp_port", PARAM_STR, "24", 0, 0, &var_lmtp_tcp_port,
      "Default TCP port of the LMTP client."},
     {"lmtp_tls_security_level", PARAM_STR, "", 0, 0, &var_lmtp_tls_security_level,
@@ -982,6 +1002,8 @@ const struct param_def param_table[] = {
      "SMTP client timeout for the reply to RSET."},
     {"smtp_sasl_auth_enable", PARAM_BOOL, "no", 0, 0, &var_smtp_sasl_auth_enable,
      "Enable SASL authentication in the SMTP client."},
+    {"smtp_sasl_auth_soft_bounce", PARAM_BOOL, "yes", 0, 0, &var_smtp_sasl_auth_soft_bounce,
+     "Defer, not bounce, mail when a server answers SASL authentication with 5xx."},
     {"smtp_sasl_mechanism_filter", PARAM_STR, "", 0, 0, &var_smtp_sasl_mechanism_filter,
      "SASL mechanisms the SMTP client may use."},
     {"smtp_sasl_password_maps", PARAM_STR, "", 0, 0, &var_smtp_sasl_password_maps,
@@ -1158,6 +1180,8 @@ const struct param_def param_table[] = {
      "SASL realm of the SMTP server."},
     {"smtpd_sasl_path", PARAM_STR, "smtpd", 0, 0, &var_smtpd_sasl_path,
      "SASL application name or socket path of the SMTP server."},
+    {"smtpd_sasl_response_limit", PARAM_INT, "12288", 1, 0, &var_smtpd_sasl_response_limit,
+     "Longest SASL response line the SMTP server accepts, in bytes."},
     {"smtpd_sasl_security_options", PARAM_STR, "noanonymous", 0, 0, &var_smtpd_sasl_security_options,
      "SASL security options of the SMTP server."},
     {"smtpd_sasl_service", PARAM_STR, "smtp", 0, 0, &var_smtpd_sasl_service,

@@ -526,3 +526,51 @@ int smtp_cmd_parse_rcpt(const char *arg, size_t len, int flags, struct smtp_rcpt
     }
     return 0;
 }
+
+/* --- AUTH ------------------------------------------------------------------ */
+
+int smtp_cmd_parse_auth(const char *arg, size_t len, char mech[SMTP_CMD_MECH_MAX + 1],
+                        struct strbuf *init, int *have_init)
+{
+    const char *p = arg, *end = arg + len, *w;
+    size_t n, i;
+
+    *have_init = 0;
+    mech[0] = '\0';
+    strbuf_reset(init);
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    for (w = p; p < end && *p != ' ' && *p != '\t'; p++)
+        ;
+    n = (size_t) (p - w);
+    if (n == 0 || n > SMTP_CMD_MECH_MAX)
+        return -1;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char) w[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || c == '-' || c == '_'))
+            return -1;
+        mech[i] = (char) (c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+    }
+    mech[n] = '\0';
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    if (p == end)
+        return 0;
+    for (w = p; p < end && *p != ' ' && *p != '\t'; p++)
+        ;
+    n = (size_t) (p - w);
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    /* One word, printable: base64 or "=" (the decoder judges the rest). */
+    if (p != end)
+        return -1;
+    for (i = 0; i < n; i++)
+        if ((unsigned char) w[i] <= ' ' || (unsigned char) w[i] >= 0x7f)
+            return -1;
+    if (strbuf_append(init, w, n) < 0)
+        return -1;
+    *have_init = 1;
+    return 0;
+}

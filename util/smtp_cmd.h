@@ -100,6 +100,14 @@ int smtp_cmd_parse_mail(const char *arg, size_t len, int flags, struct smtp_mail
 int smtp_cmd_parse_rcpt(const char *arg, size_t len, int flags, struct smtp_rcpt_args *out,
                         struct strbuf *why);
 
+/* Parses the argument of AUTH (RFC 4954 section 4): "mechanism [initial-response]".
+ * The mechanism (1..SMTP_CMD_MECH_MAX of A-Z 0-9 - _, any case) goes to mech in
+ * upper case; the initial response, if any, to init (*have_init 1; "=" is kept
+ * as sent). 0, or -1 for a syntax error (501 5.5.4 Syntax: AUTH mechanism). */
+#define SMTP_CMD_MECH_MAX       20      /* RFC 4422 section 3.1 */
+int smtp_cmd_parse_auth(const char *arg, size_t len, char mech[SMTP_CMD_MECH_MAX + 1],
+                        struct strbuf *init, int *have_init);
+
 /* Decodes RFC 3461 xtext at text[0..len) into out (replacing its contents);
  * 0, or -1 for a bad "+XX" escape, a character outside '!'..'~', '=', an
  * escape that decodes to a control character, or a result longer than max. */

@@ -320,6 +320,55 @@ static void test_prefixes(void **state)
     }
 }
 
+/* RFC 4954 section 4: AUTH mechanism [initial-response]. */
+static void test_auth(void **state)
+{
+    static const struct {
+        const char *arg;
+        int ok, have_init;
+        const char *mech, *init;
+    } cases[] = {
+        {"PLAIN", 0, 0, "PLAIN", ""},
+        {"plain AGFsaWNlAHB3", 0, 1, "PLAIN", "AGFsaWNlAHB3"},
+        {"  cram-md5  ", 0, 0, "CRAM-MD5", ""},
+        {"PLAIN =", 0, 1, "PLAIN", "="},
+        {"SCRAM-SHA-256-PLUS x", 0, 1, "SCRAM-SHA-256-PLUS", "x"},
+        {"ABCDEFGHIJKLMNOPQRST", 0, 0, "ABCDEFGHIJKLMNOPQRST", ""},     /* 20: the limit */
+        {"ABCDEFGHIJKLMNOPQRSTU", -1, 0, "", ""},                       /* 21 */
+        {"", -1, 0, "", ""},
+        {"   ", -1, 0, "", ""},
+        {"PLAIN a b", -1, 0, "", ""},
+        {"PL*AIN", -1, 0, "", ""},
+        {"PLAIN a\x01b", -1, 0, "", ""},
+        {"PLAIN a\x7f", -1, 0, "", ""},
+    };
+    char mech[SMTP_CMD_MECH_MAX + 1];
+    struct strbuf init;
+    size_t i;
+    int have;
+
+    (void) state;
+    strbuf_init(&init, 16, 1024);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = smtp_cmd_parse_auth(cases[i].arg, strlen(cases[i].arg), mech, &init, &have);
+
+        assert_int_equal(rc, cases[i].ok);
+        if (rc == 0) {
+            assert_string_equal(mech, cases[i].mech);
+            assert_int_equal(have, cases[i].have_init);
+            assert_string_equal(init.data, cases[i].init);
+        }
+    }
+    /* Only len bytes count: "PLAIN xyz" cut after "PLAIN". */
+    assert_int_equal(smtp_cmd_parse_auth("PLAIN xyz", 5, mech, &init, &have), 0);
+    assert_int_equal(have, 0);
+    /* An initial response over the buffer's limit is refused, not cut. */
+    strbuf_release(&init);
+    strbuf_init(&init, 4, 8);
+    assert_int_equal(smtp_cmd_parse_auth("PLAIN 123456789", 15, mech, &init, &have), -1);
+    strbuf_release(&init);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_rcpt),
         cmocka_unit_test(test_xtext),
         cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_auth),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
