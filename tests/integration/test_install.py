@@ -25,6 +25,19 @@ ORDINARY_USER = "nobody"
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="acting as another user needs root")
 
 
+def _asan_build():
+    try:
+        with open(os.path.join(BUILD or "", "config.status")) as f:
+            return "--enable-asan" in f.read()
+    except OSError:
+        return False
+
+
+# These tests build the tree from source without sanitizers, whatever build runs
+# the suite: under the sanitizer build they would only repeat the plain run.
+pytestmark = pytest.mark.skipif(_asan_build(), reason="same plain build as the non-ASan run")
+
+
 def as_user(cmd, cwd, timeout):
     return subprocess.run(["runuser", "-u", ORDINARY_USER, "--", "sh", "-c", cmd], cwd=cwd,
                           capture_output=True, text=True, timeout=timeout)
