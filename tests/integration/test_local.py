@@ -223,7 +223,10 @@ def test_two_concurrent_deliveries_to_one_mbox(petrel_instance, users):
     for t in threads:
         t.join(30)
     box = os.path.join(users.home(u), "mbox")
-    assert wait_for(lambda: len(mbox_messages(box)) == 2, timeout=20), inst.log()
+    # Both deliveries finished (the mbox is read only then: a message still being
+    # written would look cut short).
+    assert wait_for(lambda: inst.log().count("status=sent") == 2, timeout=20), inst.log()
+    assert len(mbox_messages(box)) == 2, inst.log()
     # Each message intact; the blank line that ends the last one is the mbox's.
     got = sorted(stored_rest(split_added(m.split(b"\n", 1)[1])[1]).rstrip(b"\n") + b"\n"
                  for m in mbox_messages(box))
